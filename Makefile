@@ -1,0 +1,37 @@
+# ecofed-flwr: `make run` runs an EcoFed federation, `make test` runs the test suite.
+# Both set themselves up on a fresh machine (virtual environment, package, offline data).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.ecofed-installed
+ARGS ?=
+
+export FLWR_TELEMETRY_ENABLED=0
+export FLWR_DISABLE_UPDATE_CHECK=1
+export RAY_USAGE_STATS_ENABLED=0
+export HF_HUB_OFFLINE=1
+export HF_DATASETS_OFFLINE=1
+
+.PHONY: setup data test lint run clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP) data
+
+data:
+	@bash scripts/ensure-data.sh
+
+test: setup
+	$(PY) -m pytest -q tests
+
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy src
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache .mypy_cache .ruff_cache

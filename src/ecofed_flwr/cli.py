@@ -1,0 +1,241 @@
+"""The ``ecofed`` command line.
+
+Subcommands::
+
+    ecofed profile MODEL [--input-size N] [--weights SOURCE] [--num-classes N] [--json]
+    ecofed models
+    ecofed codecs
+
+Each subcommand is one ``_add_<name>_parser`` function that registers its arguments and sets
+``handler``, a function taking the parsed arguments and returning the exit code; a new
+subcommand is one more such function listed in :data:`_SUBCOMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from ecofed_flwr.models import WeightsUnavailableError
+
+__all__ = ["main"]
+
+#: Exit code for errors the user can fix (bad model name, unavailable weights, ...).
+EXIT_USAGE = 2
+
+# Errors that come from what the user asked for; anything else is a bug and keeps its
+# traceback. RuntimeError is here because that is what timm raises for an unknown model name
+# and torch for an input too small for the model; WeightsUnavailableError (one of them) is
+# listed for the reader.
+_USER_ERRORS: tuple[type[Exception], ...] = (
+    KeyError,
+    ValueError,
+    NotImplementedError,
+    WeightsUnavailableError,
+    RuntimeError,
+)
+
+Handler = Callable[[argparse.Namespace], int]
+_Subparsers = argparse._SubParsersAction  # argparse exposes no public name for this type
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _format_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
+    """Columns padded to their widest cell; columns in ``right`` are right-aligned (numbers)."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(header), rule, *(line(r) for r in rows)])
+
+
+# ------------------------------------------------------------------------------------ profile
+
+
+def _add_profile_parser(subparsers: _Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "profile",
+        help="per-cut activation size, device FLOPs and parameters of a model",
+        description=(
+            "For every cut of MODEL: the activation one sample uploads (values and bytes at "
+            "32/8/4/2 bits, group scales excluded), the raw uint8 image it replaces, and the "
+            "front's parameters and FLOPs (FlopCounterMode, multiply-add = 2 FLOPs)."
+        ),
+    )
+    parser.add_argument("model", metavar="MODEL", help="registered model or timm:<name>")
+    parser.add_argument(
+        "--input-size", type=_positive_int, default=None, help="square input size in pixels"
+    )
+    parser.add_argument(
+        "--weights", default=None, help="weight source (default: the model's; see `ecofed models`)"
+    )
+    parser.add_argument(
+        "--num-classes", type=_positive_int, default=10, help="output classes (default: 10)"
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    parser.set_defaults(handler=_run_profile)
+
+
+def _run_profile(args: argparse.Namespace) -> int:
+    from ecofed_flwr.profiler import PROFILE_CODECS, profile_cuts
+
+    profiles = profile_cuts(
+        args.model, input_size=args.input_size, weights=args.weights, num_classes=args.num_classes
+    )
+    if args.json:
+        print(json.dumps([p.to_dict() for p in profiles], indent=2))
+        return 0
+    bits = list(PROFILE_CODECS)
+    header = [
+        "cut",
+        "activation",
+        "values",
+        *(f"B@{b}bit" for b in bits),
+        "raw B",
+        "ratio@8",
+        "front params",
+        "front MFLOPs",
+    ]
+    rows = [
+        [
+            p.cut,
+            "x".join(str(d) for d in p.activation_shape),
+            f"{p.values_per_sample:,}",
+            *(f"{p.bytes_per_sample[b]:,}" for b in bits),
+            f"{p.raw_input_bytes:,}",
+            f"{p.activation_to_input_ratio:.3f}",
+            f"{p.front_params:,}",
+            f"{p.front_flops / 1e6:,.2f}",
+        ]
+        for p in profiles
+    ]
+    print(_format_table(header, rows, right=set(range(2, len(header)))))
+    return 0
+
+
+# ------------------------------------------------------------------------------------- models
+
+
+def _add_models_parser(subparsers: _Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "models", help="registered models, their cuts and weight sources"
+    )
+    parser.set_defaults(handler=_run_models)
+
+
+def _run_models(args: argparse.Namespace) -> int:
+    import torch
+
+    from ecofed_flwr.models import get_model_spec, list_cuts, list_models
+
+    blocks = []
+    for name in list_models():
+        spec = get_model_spec(name)
+        # Only the stage names are needed; the meta device skips weight initialisation.
+        with torch.device("meta"):
+            cuts = list_cuts(name)
+        lines = [
+            f"{name}",
+            f"  input:           {spec.in_chans}x{spec.input_size}x{spec.input_size}",
+            f"  cuts:            {', '.join(cuts)}",
+            f"  default cut:     {spec.default_cut}",
+            f"  default weights: {spec.default_weights}",
+            "  weight sources:",
+        ]
+        sources = {k: v.description for k, v in spec.weights.items()}
+        sources.setdefault("random", "seeded initialisation, no pre-training")
+        sources["file:PATH"] = "local checkpoint of the whole model"
+        width = max(len(k) for k in sources)
+        lines += [f"    {k.ljust(width)}  {d}".rstrip() for k, d in sources.items()]
+        blocks.append("\n".join(lines))
+    print("\n\n".join(blocks))
+    return 0
+
+
+# ------------------------------------------------------------------------------------- codecs
+
+
+def _add_codecs_parser(subparsers: _Subparsers) -> None:
+    parser = subparsers.add_parser("codecs", help="activation codecs and their bit widths")
+    parser.set_defaults(handler=_run_codecs)
+
+
+def _run_codecs(args: argparse.Namespace) -> int:
+    from ecofed_flwr.codec import list_codecs, make_codec
+
+    rows = [[name, str(make_codec(name).bits)] for name in list_codecs()]
+    print(_format_table(["codec", "bits"], rows, right={1}))
+    print("\noptions: BASE[-ch][-clipP][-gN][+zstd[L]] (see ecofed_flwr.codec)")
+    return 0
+
+
+# --------------------------------------------------------------------------------------- main
+
+_SUBCOMMANDS: tuple[Callable[[_Subparsers], None], ...] = (
+    _add_profile_parser,
+    _add_models_parser,
+    _add_codecs_parser,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``ecofed`` argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="ecofed",
+        description="EcoFed split federated learning: model, cut and codec tools.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in _SUBCOMMANDS:
+        add(subparsers)
+    return parser
+
+
+def _error_message(err: Exception) -> str:
+    # str(KeyError) wraps its message in quotes; the message itself reads better.
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    return " ".join(text.split()) or type(err).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``ecofed`` command line.
+
+    Parameters
+    ----------
+    argv : list[str], optional
+        Arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit code: 0 on success, 2 on a usage error (bad arguments, unknown model,
+        unavailable weights), reported as one ``error: ...`` line on stderr.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        # argparse exits on --help (0) and bad arguments (2); return the code instead.
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except _USER_ERRORS as err:
+        print(f"error: {_error_message(err)}", file=sys.stderr)
+        return EXIT_USAGE

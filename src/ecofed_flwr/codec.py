@@ -1,0 +1,942 @@
+"""Codecs for frozen-front-end activations (SPEC sections 2.2 and 5).
+
+A device runs the frozen front-end ``F`` and uploads ``Q(F(x))``; the server keeps the encoded
+batches in a replay buffer and decodes (slices of) them for training. This module defines the
+wire format of those uploads and the quantizers that produce it.
+
+Name grammar (see :func:`make_codec`)::
+
+    BASE[-ch][-clipP][-gN][+zstd[L]]
+
+* ``BASE``: ``fp32``, ``fp16`` (plain floats), ``paper`` (symmetric int8, one scale per group
+  of 10 samples, as in the EcoFed paper) or ``u8``/``u4``/``u2``/``u1`` (unsigned affine at that
+  many bits, one group = the whole batch by default).
+* ``-ch``: statistics per channel (axis 1 of the input) instead of per group.
+* ``-clipP``: clip every group (channel) to its ``[100-P, P]`` percentiles before quantizing.
+* ``-gN``: ``N`` consecutive samples share one scale (omitted when it is the scheme default).
+* ``+zstd[L]``: a lossless zstandard stage (level ``L``, default 3) over the packed codes.
+
+Payload layout (all plain numpy arrays, no pickle; every meta value is an int, float, str or
+list of ints so it fits a Flower ``ConfigRecord``):
+
+* ``codes``: ``(N, values_per_sample)`` float32/float16/int8/uint8, or for ``b < 8`` bits
+  ``(N, ceil(values_per_sample * b / 8))`` uint8 with each sample packed into its own
+  byte-aligned row (first code in the most significant bits), so any slice of samples
+  decodes without touching the others;
+* ``scales`` (and ``offsets`` for ``u*``): float32 ``(num_groups,)`` or ``(num_groups, C)``;
+* ``codes_zstd`` replaces ``codes`` when the zstd stage is on: a 1-D uint8 zstd frame
+  (with content size and checksum) whose decompressed length is ``meta["zstd_raw_nbytes"]``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import zstandard
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "MAX_DECOMPRESSED_BYTES",
+    "Codec",
+    "CodecError",
+    "EncodedBatch",
+    "decode_any",
+    "list_codecs",
+    "make_codec",
+]
+
+MetaValue = int | float | str | list[int]
+
+#: Upper bound on the decompressed size of one zstd payload. The claimed size comes from the
+#: (untrusted) sender; without a cap a tiny frame could make the server allocate terabytes.
+MAX_DECOMPRESSED_BYTES = 1 << 33
+
+_BASES: tuple[str, ...] = ("fp32", "fp16", "paper", "u8", "u4", "u2", "u1")
+_FLOAT_BASES: dict[str, np.dtype[Any]] = {
+    "fp32": np.dtype(np.float32),
+    "fp16": np.dtype(np.float16),
+}
+_UNSIGNED_BITS = {"u8": 8, "u4": 4, "u2": 2, "u1": 1}
+_PAPER_GROUP_SIZE = 10  # the paper quantizes each training batch of 10 samples as one tensor
+_PAPER_QMAX = 127  # symmetric: -128 is never produced, so zero stays exactly representable
+_DEFAULT_ZSTD_LEVEL = 3
+_EPS32 = float(np.finfo(np.float32).eps)
+_F32_MAX = float(np.finfo(np.float32).max)
+_F16_MAX = float(np.finfo(np.float16).max)
+
+_GRAMMAR = (
+    "expected BASE[-ch][-clipP][-gN][+zstd[L]] with BASE one of "
+    + ", ".join(_BASES)
+    + " (-ch, -clip and -g only for quantizing schemes), 50 < P < 100, N >= 1, 1 <= L <= 22;"
+    " e.g. 'paper', 'u4', 'u4-ch', 'u2-ch-clip99.9+zstd', 'u4-g100', 'fp16'"
+)
+
+
+class CodecError(ValueError):
+    """Raised when a payload is malformed or a codec name is invalid.
+
+    The message says what was expected and what arrived.
+    """
+
+
+@dataclass(frozen=True)
+class EncodedBatch:
+    """An encoded batch of activations: the payload that travels plus its metadata.
+
+    Parameters
+    ----------
+    arrays
+        Payload arrays (codes, scales, offsets, ...), plain numpy arrays.
+    meta
+        Small scalar metadata. Always holds ``"codec"`` (the codec name), ``"num_samples"`` and
+        ``"sample_shape"``; quantizing codecs add ``"group_size"``, zstd codecs
+        ``"zstd_raw_nbytes"``.
+    """
+
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict[str, MetaValue] = field(default_factory=dict)
+
+    @property
+    def nbytes(self) -> int:
+        """Payload bytes: the sum of the arrays' ``nbytes`` (metadata not counted)."""
+        return int(sum(int(a.nbytes) for a in self.arrays.values()))
+
+    @property
+    def num_samples(self) -> int:
+        """Number of samples (rows along axis 0 of the original input)."""
+        return _meta_int(self.meta, "num_samples", minimum=1)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """Shape of one sample, e.g. ``(C, H, W)``."""
+        return _meta_shape(self.meta)
+
+    @property
+    def num_values(self) -> int:
+        """``num_samples * prod(sample_shape)``."""
+        return self.num_samples * math.prod(self.sample_shape)
+
+    @property
+    def bits_per_value(self) -> float:
+        """Payload bits per encoded value, overheads (scales, offsets) included."""
+        return self.nbytes * 8 / self.num_values
+
+
+# --------------------------------------------------------------------------------------------
+# meta helpers
+
+
+def _is_int(v: object) -> bool:
+    # bool is an int subclass, but a flag where a count belongs is a malformed payload.
+    return isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
+
+
+def _meta_int(meta: dict[str, MetaValue], key: str, minimum: int) -> int:
+    if key not in meta:
+        raise CodecError(f"meta: expected key {key!r}, got keys {sorted(meta)}")
+    v = meta[key]
+    if not _is_int(v):
+        raise CodecError(f"meta[{key!r}]: expected an int, got {type(v).__name__} {v!r}")
+    iv = int(v)  # type: ignore[arg-type]
+    if iv < minimum:
+        raise CodecError(f"meta[{key!r}]: expected an int >= {minimum}, got {iv}")
+    return iv
+
+
+def _meta_shape(meta: dict[str, MetaValue]) -> tuple[int, ...]:
+    if "sample_shape" not in meta:
+        raise CodecError(f"meta: expected key 'sample_shape', got keys {sorted(meta)}")
+    v = meta["sample_shape"]
+    if not isinstance(v, list | tuple) or not all(_is_int(d) for d in v):
+        raise CodecError(f"meta['sample_shape']: expected a list of ints, got {v!r}")
+    shape = tuple(int(d) for d in v)
+    if any(d < 1 for d in shape):
+        raise CodecError(f"meta['sample_shape']: expected dimensions >= 1, got {list(shape)}")
+    return shape
+
+
+# --------------------------------------------------------------------------------------------
+# layout: every size and shape of a payload follows from (codec, N, sample_shape)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    n: int
+    sample_shape: tuple[int, ...]
+    values: int  # values per sample
+    channels: int  # C of the statistics (1 when per tensor)
+    spatial: int  # values per (sample, channel)
+    group: int  # samples per group
+    num_groups: int
+    stat_shape: tuple[int, ...]  # shape of scales/offsets as stored
+    code_shape: tuple[int, int]
+    code_dtype: np.dtype[Any]
+
+    def work_shape(self, n: int) -> tuple[int, ...]:
+        """Shape to compute in: per-sample statistics broadcast along its last axis.
+
+        Trailing axes of length 1 are dropped because numpy broadcasting with a length-1 inner
+        axis runs several times slower than over a long contiguous one.
+        """
+        if self.channels == 1:
+            return (n, self.values)
+        if self.spatial == 1:
+            return (n, self.channels)
+        return (n, self.channels, self.spatial)
+
+    @property
+    def code_nbytes(self) -> int:
+        return self.code_shape[0] * self.code_shape[1] * self.code_dtype.itemsize
+
+    @property
+    def stat_nbytes(self) -> int:
+        return math.prod(self.stat_shape) * 4
+
+
+# --------------------------------------------------------------------------------------------
+# bit packing
+
+
+def _pack(codes: np.ndarray, bits: int) -> np.ndarray:
+    """Pack ``(N, V)`` uint8 codes < 2**bits into byte-aligned rows ``(N, ceil(V*bits/8))``."""
+    if bits == 8:
+        return codes
+    n, v = codes.shape
+    if bits == 1:
+        return np.packbits(codes, axis=1)
+    per_byte = 8 // bits
+    nbytes = -(-v // per_byte)
+    if v != nbytes * per_byte:
+        padded = np.zeros((n, nbytes * per_byte), dtype=np.uint8)
+        padded[:, :v] = codes
+        codes = padded
+    c = codes.reshape(n, nbytes, per_byte)
+    # A loop over the (at most 4) code slots of a byte, each step vectorised over all samples.
+    out = c[:, :, 0] << np.uint8(bits * (per_byte - 1))
+    for j in range(1, per_byte):
+        out |= c[:, :, j] << np.uint8(bits * (per_byte - 1 - j))
+    return out
+
+
+def _unpack_lut(bits: int) -> np.ndarray:
+    """Table ``(256, 8 // bits)`` float32: the codes held in each possible byte, MSB first."""
+    per_byte = 8 // bits
+    shifts = np.arange(per_byte - 1, -1, -1) * bits
+    return ((np.arange(256)[:, None] >> shifts) & ((1 << bits) - 1)).astype(np.float32)
+
+
+# One table lookup turns a packed byte straight into float32 codes: a single pass instead of
+# shift, mask and cast passes over a broadcast with a tiny inner axis (3-6x slower).
+_UNPACK_LUT = {b: _unpack_lut(b) for b in (1, 2, 4)}
+
+
+def _unpack_float(packed: np.ndarray, bits: int, values: int) -> np.ndarray:
+    """Inverse of :func:`_pack` for rows of ``values`` codes, as float32 ``(n, values)``."""
+    if bits == 8:
+        return packed.astype(np.float32)
+    lut = _UNPACK_LUT[bits]
+    out = np.take(lut, packed, axis=0).reshape(packed.shape[0], packed.shape[1] * lut.shape[1])
+    return out if out.shape[1] == values else out[:, :values]
+
+
+def _per_sample(stat: np.ndarray, gidx: np.ndarray, ndim: int) -> np.ndarray:
+    """Expand ``(num_groups, C)`` statistics to broadcast against an ``ndim``-D work array."""
+    # Common case (u* default: the whole batch is one group): broadcast, don't gather.
+    per = stat if stat.shape[0] == 1 else stat[gidx]
+    return per[:, :, None] if ndim == 3 else per
+
+
+# --------------------------------------------------------------------------------------------
+# input conversion
+
+
+def _as_float32(x: np.ndarray | torch.Tensor) -> np.ndarray:
+    # torch is only looked at when the caller has already imported it: a tensor cannot exist
+    # otherwise, and this keeps the codec importable (and fast to import) without torch.
+    if "torch" in sys.modules:
+        import torch
+
+        if isinstance(x, torch.Tensor):
+            x = x.detach().to(device="cpu", dtype=torch.float32).numpy()
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "fiu":
+        raise CodecError(f"encode: expected a real float array, got dtype {arr.dtype}")
+    if arr.ndim < 1 or arr.shape[0] < 1:
+        raise CodecError(f"encode: expected shape (N, ...) with N >= 1, got {arr.shape}")
+    if any(d < 1 for d in arr.shape[1:]):
+        raise CodecError(f"encode: expected non-empty samples, got shape {arr.shape}")
+    with np.errstate(over="ignore"):  # overflow to inf is reported just below
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(arr).all():
+        raise CodecError("encode: expected finite values, got NaN or inf (after float32 cast)")
+    return arr
+
+
+# --------------------------------------------------------------------------------------------
+# the codec
+
+
+@dataclass(frozen=True)
+class Codec:
+    """One codec: a scheme plus its options. Build it with :func:`make_codec`.
+
+    Parameters
+    ----------
+    scheme
+        ``"fp32"``, ``"fp16"``, ``"paper"``, ``"u8"``, ``"u4"``, ``"u2"`` or ``"u1"``.
+    per_channel
+        Statistics per channel (axis 1 of the input) instead of per group.
+    clip
+        Percentile ``P`` (``50 < P < 100``): values are clipped to the group's
+        ``[100-P, P]`` percentiles before the range is measured. ``None``: no clipping.
+    group_size
+        Samples per group sharing one scale; ``None`` means the whole batch (``u*`` default).
+        ``paper`` defaults to 10. Must be ``None`` for ``fp32``/``fp16``.
+    zstd_level
+        Level of the lossless zstd stage over the packed codes; ``None`` disables it.
+
+    Notes
+    -----
+    The guaranteed reconstruction error is reported by :meth:`error_bound`; for quantizers it is
+    half a quantization step plus a few float32 ulps of the group's range, and holds for values
+    inside :meth:`value_range` (clipped values decode to the nearest end of that range).
+    """
+
+    scheme: str
+    per_channel: bool = False
+    clip: float | None = None
+    group_size: int | None = None
+    zstd_level: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.scheme not in _BASES:
+            raise CodecError(f"codec scheme: {_GRAMMAR}; got {self.scheme!r}")
+        if self.scheme in _FLOAT_BASES and (
+            self.per_channel or self.clip is not None or self.group_size is not None
+        ):
+            raise CodecError(
+                f"codec {self.scheme!r}: -ch, -clip and group_size apply only to quantizing "
+                f"schemes; got per_channel={self.per_channel}, clip={self.clip}, "
+                f"group_size={self.group_size}"
+            )
+        if self.clip is not None and not (50.0 < float(self.clip) < 100.0):
+            raise CodecError(f"codec clip: expected 50 < P < 100, got {self.clip!r}")
+        if self.group_size is not None and (not _is_int(self.group_size) or self.group_size < 1):
+            raise CodecError(f"codec group_size: expected an int >= 1, got {self.group_size!r}")
+        if self.zstd_level is not None and (
+            not _is_int(self.zstd_level) or not 1 <= self.zstd_level <= 22
+        ):
+            raise CodecError(f"codec zstd level: expected 1..22, got {self.zstd_level!r}")
+
+    # ---------------------------------------------------------------- naming and sizes
+
+    @property
+    def bits(self) -> int:
+        """Nominal code width in bits (32 fp32, 16 fp16, 8 paper/u8, 4, 2, 1)."""
+        if self.scheme == "fp32":
+            return 32
+        if self.scheme == "fp16":
+            return 16
+        if self.scheme == "paper":
+            return 8
+        return _UNSIGNED_BITS[self.scheme]
+
+    @property
+    def is_quantizer(self) -> bool:
+        """True for ``paper`` and ``u*`` (codes plus scales), False for plain floats."""
+        return self.scheme not in _FLOAT_BASES
+
+    @property
+    def _effective_group_size(self) -> int | None:
+        if self.scheme == "paper" and self.group_size is None:
+            return _PAPER_GROUP_SIZE
+        return self.group_size
+
+    @property
+    def _plain_name(self) -> str:
+        parts = [self.scheme]
+        if self.per_channel:
+            parts.append("ch")
+        if self.clip is not None:
+            text = repr(float(self.clip))
+            parts.append("clip" + (text[:-2] if text.endswith(".0") else text))
+        g = self._effective_group_size
+        if g is not None and not (self.scheme == "paper" and g == _PAPER_GROUP_SIZE):
+            parts.append(f"g{g}")
+        return "-".join(parts)
+
+    @property
+    def name(self) -> str:
+        """Canonical name; ``make_codec(c.name) == c``."""
+        if self.zstd_level is None:
+            return self._plain_name
+        level = "" if self.zstd_level == _DEFAULT_ZSTD_LEVEL else str(self.zstd_level)
+        return f"{self._plain_name}+zstd{level}"
+
+    def _layout(self, n: int, sample_shape: tuple[int, ...]) -> _Layout:
+        values = math.prod(sample_shape)
+        if self.per_channel:
+            if not sample_shape:
+                raise CodecError(
+                    f"codec {self.name}: per-channel statistics need samples with at least one "
+                    f"axis, got sample shape {sample_shape}"
+                )
+            channels = sample_shape[0]
+        else:
+            channels = 1
+        g = self._effective_group_size or n
+        num_groups = -(-n // g)
+        if self.per_channel:
+            stat_shape: tuple[int, ...] = (num_groups, channels)
+        else:
+            stat_shape = (num_groups,)
+        dtype: np.dtype[Any]
+        if self.scheme in _FLOAT_BASES:
+            dtype = _FLOAT_BASES[self.scheme]
+            row = values
+        elif self.scheme == "paper":
+            dtype = np.dtype(np.int8)
+            row = values
+        else:
+            dtype = np.dtype(np.uint8)
+            row = -(-values * self.bits // 8)
+        return _Layout(
+            n=n,
+            sample_shape=sample_shape,
+            values=values,
+            channels=channels,
+            spatial=values // channels,
+            group=g,
+            num_groups=num_groups,
+            stat_shape=stat_shape,
+            code_shape=(n, row),
+            code_dtype=dtype,
+        )
+
+    def _stat_names(self) -> tuple[str, ...]:
+        if self.scheme in _FLOAT_BASES:
+            return ()
+        if self.scheme == "paper":
+            return ("scales",)
+        return ("scales", "offsets")
+
+    def encoded_nbytes(self, num_samples: int, sample_shape: tuple[int, ...]) -> int:
+        """Exact payload bytes before any zstd stage (packed codes plus scales/offsets).
+
+        Parameters
+        ----------
+        num_samples
+            Number of samples ``N`` in the batch.
+        sample_shape
+            Shape of one sample.
+
+        Returns
+        -------
+        int
+            Equals ``encode(x).nbytes`` for codecs without a zstd stage.
+        """
+        if not _is_int(num_samples) or num_samples < 1:
+            raise CodecError(f"encoded_nbytes: expected num_samples >= 1, got {num_samples!r}")
+        shape = _meta_shape({"sample_shape": list(sample_shape)})
+        lay = self._layout(int(num_samples), shape)
+        return lay.code_nbytes + len(self._stat_names()) * lay.stat_nbytes
+
+    # ---------------------------------------------------------------- encode
+
+    def encode(self, x: np.ndarray | torch.Tensor) -> EncodedBatch:
+        """Encode a batch of activations.
+
+        Parameters
+        ----------
+        x
+            Real array or tensor ``(N, *sample_shape)`` with ``N >= 1`` and finite values. It is
+            cast to float32 first.
+
+        Returns
+        -------
+        EncodedBatch
+            The payload; ``meta["codec"] == self.name``.
+
+        Raises
+        ------
+        CodecError
+            On non-finite or non-numeric input, an empty batch, values beyond float16 range for
+            ``fp16``, or a value range too wide for a float32 scale.
+        """
+        arr = _as_float32(x)
+        n, shape = arr.shape[0], tuple(int(d) for d in arr.shape[1:])
+        lay = self._layout(n, shape)
+        arrays: dict[str, np.ndarray] = {}
+        if self.scheme in _FLOAT_BASES:
+            with np.errstate(over="ignore"):  # overflow to inf is reported just below
+                codes = arr.reshape(lay.code_shape).astype(lay.code_dtype)
+            if self.scheme == "fp16" and not np.isfinite(codes).all():
+                raise CodecError(
+                    f"encode fp16: expected |x| <= {_F16_MAX:g} (float16 range), got "
+                    f"max |x| = {float(np.abs(arr).max()):g}"
+                )
+        else:
+            codes = self._quantize(arr, lay, arrays)
+        meta: dict[str, MetaValue] = {
+            "codec": self.name,
+            "num_samples": n,
+            "sample_shape": list(shape),
+        }
+        if self.is_quantizer:
+            meta["group_size"] = lay.group
+        if self.zstd_level is None:
+            arrays["codes"] = codes
+        else:
+            raw = np.ascontiguousarray(codes).tobytes()
+            comp = zstandard.ZstdCompressor(
+                level=self.zstd_level, write_checksum=True, write_content_size=True
+            ).compress(raw)
+            arrays["codes_zstd"] = np.frombuffer(comp, dtype=np.uint8).copy()
+            meta["zstd_raw_nbytes"] = len(raw)
+        # Stable key order keeps serialised payloads byte-identical for identical inputs.
+        return EncodedBatch(arrays=dict(sorted(arrays.items())), meta=meta)
+
+    def _quantize(self, arr: np.ndarray, lay: _Layout, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        """Quantize float32 ``arr``; store statistics in ``arrays``, return the packed codes."""
+        n = lay.n
+        lo, hi = self._group_range(arr.reshape(n, lay.channels, lay.spatial), lay)
+        xw = arr.reshape(lay.work_shape(n))
+        gidx = np.arange(n) // lay.group
+        if self.scheme == "paper":
+            scale = _safe_scale(np.maximum(np.abs(lo), np.abs(hi)) / _PAPER_QMAX, self.name)
+            t = xw / _per_sample(scale, gidx, xw.ndim)
+            np.rint(t, out=t)
+            np.clip(t, -_PAPER_QMAX, _PAPER_QMAX, out=t)
+            codes = t.astype(np.int8).reshape(n, lay.values)
+            arrays["scales"] = scale.reshape(lay.stat_shape)
+        else:
+            qmax = (1 << self.bits) - 1
+            offset = lo.astype(np.float32)
+            scale = _safe_scale((hi - offset.astype(np.float64)) / qmax, self.name)
+            # x - offset may overflow float32 only for values near its limit; the inf is then
+            # clipped to the top code, which is the right answer, so the warning is noise.
+            with np.errstate(over="ignore"):
+                t = xw - _per_sample(offset, gidx, xw.ndim)
+                t /= _per_sample(scale, gidx, xw.ndim)
+            np.rint(t, out=t)
+            np.clip(t, 0, qmax, out=t)
+            codes = _pack(t.astype(np.uint8).reshape(n, lay.values), self.bits)
+            arrays["scales"] = scale.reshape(lay.stat_shape)
+            arrays["offsets"] = offset.reshape(lay.stat_shape)
+        # Values near the float32 limit can give statistics that would decode to inf;
+        # refuse here rather than emit a payload the server must reject.
+        self._check_stats(arrays, lay)
+        return codes
+
+    def _group_range(self, x3: np.ndarray, lay: _Layout) -> tuple[np.ndarray, np.ndarray]:
+        """Per group (and channel) range ``(lo, hi)`` as float64 ``(num_groups, C)`` arrays."""
+        # Full groups share one shape, so one vectorised reduction covers them all and the
+        # (possibly shorter) last group gets its own; ufunc.reduceat along axis 0 would be
+        # simpler but runs 20x slower.
+        full = lay.n // lay.group
+        parts = []
+        for start, count, size in ((0, full, lay.group), (full * lay.group, 1, lay.n % lay.group)):
+            if count == 0 or size == 0:
+                continue
+            block = x3[start : start + count * size].reshape(count, size, lay.channels, lay.spatial)
+            if self.clip is None:
+                if lay.spatial == 1:  # reducing a trailing length-1 axis is slow; drop it
+                    b3 = block[:, :, :, 0]
+                    parts.append(np.stack([b3.min(axis=1), b3.max(axis=1)]))
+                else:
+                    parts.append(np.stack([block.min(axis=(1, 3)), block.max(axis=(1, 3))]))
+            else:
+                q = [100.0 - float(self.clip), float(self.clip)]
+                flat = block.transpose(0, 2, 1, 3).reshape(count, lay.channels, size * lay.spatial)
+                parts.append(np.percentile(flat, q, axis=-1))
+        rng = np.concatenate(parts, axis=1).astype(np.float64)
+        return rng[0], rng[1]
+
+    # ---------------------------------------------------------------- validation
+
+    def _accepted_names(self) -> dict[str, bool]:
+        """Codec names this codec decodes, mapped to whether the zstd stage is present."""
+        names = {self.name: self.zstd_level is not None}
+        if self.zstd_level is not None:
+            names[self._plain_name] = False  # a batch passed through without_lossless
+        return names
+
+    def _check(self, batch: EncodedBatch) -> tuple[_Layout, np.ndarray, dict[str, np.ndarray]]:
+        """Validate ``batch`` fully; return its layout, (decompressed) codes and statistics."""
+        if not isinstance(batch, EncodedBatch):
+            raise CodecError(f"expected an EncodedBatch, got {type(batch).__name__}")
+        meta, arrays = batch.meta, batch.arrays
+        if not isinstance(meta, dict) or not isinstance(arrays, dict):
+            raise CodecError("expected EncodedBatch.meta and .arrays to be dicts")
+        name = meta.get("codec")
+        accepted = self._accepted_names()
+        if not isinstance(name, str) or name not in accepted:
+            raise CodecError(f"codec: expected {' or '.join(map(repr, accepted))}, got {name!r}")
+        zstd = accepted[name]
+        keys = {"codec", "num_samples", "sample_shape"}
+        if self.is_quantizer:
+            keys.add("group_size")
+        if zstd:
+            keys.add("zstd_raw_nbytes")
+        if set(meta) != keys:
+            raise CodecError(f"meta ({name}): expected keys {sorted(keys)}, got {sorted(meta)}")
+        n = _meta_int(meta, "num_samples", minimum=1)
+        lay = self._layout(n, _meta_shape(meta))
+        if self.is_quantizer:
+            g = _meta_int(meta, "group_size", minimum=1)
+            if g != lay.group:
+                raise CodecError(
+                    f"meta['group_size'] ({name}, {n} samples): expected {lay.group}, got {g}"
+                )
+
+        code_key = "codes_zstd" if zstd else "codes"
+        want = {code_key, *self._stat_names()}
+        if set(arrays) != want:
+            raise CodecError(f"arrays ({name}): expected {sorted(want)}, got {sorted(arrays)}")
+        for key, a in arrays.items():
+            if not isinstance(a, np.ndarray):
+                raise CodecError(f"arrays[{key!r}]: expected a numpy array, got {type(a)}")
+
+        stats: dict[str, np.ndarray] = {}
+        for key in self._stat_names():
+            stats[key] = _check_array(arrays[key], key, np.dtype(np.float32), lay.stat_shape)
+        if stats:
+            self._check_stats(stats, lay)
+
+        if zstd:
+            codes = self._decompress(arrays["codes_zstd"], meta, lay)
+        else:
+            codes = _check_array(arrays["codes"], "codes", lay.code_dtype, lay.code_shape)
+        return lay, codes, stats
+
+    def _check_stats(self, stats: dict[str, np.ndarray], lay: _Layout) -> None:
+        # Checked in float32, the precision decode computes in: if offset + qmax * scale stays
+        # finite there, every decoded value does (rounding is monotone), so no inf can appear.
+        scale = stats["scales"]
+        if not ((scale > 0) & (scale <= _F32_MAX)).all():
+            bad = scale[~((scale > 0) & (scale <= _F32_MAX))].ravel()[0]
+            raise CodecError(f"arrays['scales']: expected finite values > 0, got {bad!r}")
+        qmax = np.float32((1 << self.bits) - 1 if "offsets" in stats else _PAPER_QMAX)
+        if "offsets" in stats:
+            offset = stats["offsets"]
+            if not np.isfinite(offset).all():
+                raise CodecError("arrays['offsets']: expected finite values, got NaN or inf")
+            with np.errstate(over="ignore"):
+                top = offset + scale * qmax
+        else:
+            with np.errstate(over="ignore"):
+                top = scale * qmax
+        if not np.isfinite(top).all():
+            raise CodecError(
+                "arrays['scales']: expected decoded values within float32 range, got "
+                "offset + max code * scale beyond it"
+            )
+
+    def _decompress(self, data: np.ndarray, meta: dict[str, MetaValue], lay: _Layout) -> np.ndarray:
+        data = _check_array(data, "codes_zstd", np.dtype(np.uint8), None)
+        if data.ndim != 1:
+            raise CodecError(f"arrays['codes_zstd']: expected a 1-D array, got shape {data.shape}")
+        raw_n = _meta_int(meta, "zstd_raw_nbytes", minimum=1)
+        if raw_n != lay.code_nbytes:
+            raise CodecError(
+                f"meta['zstd_raw_nbytes']: expected {lay.code_nbytes} (codes {lay.code_shape} "
+                f"{lay.code_dtype}), got {raw_n}"
+            )
+        if raw_n > MAX_DECOMPRESSED_BYTES:
+            raise CodecError(
+                f"meta['zstd_raw_nbytes']: expected at most {MAX_DECOMPRESSED_BYTES}, got {raw_n}"
+            )
+        blob = np.ascontiguousarray(data).tobytes()
+        try:
+            params = zstandard.get_frame_parameters(blob)
+        except zstandard.ZstdError as exc:
+            raise CodecError(f"arrays['codes_zstd']: expected a zstd frame, got {exc}") from exc
+        if params.content_size != raw_n:
+            raise CodecError(
+                f"arrays['codes_zstd']: expected a frame of {raw_n} bytes, the frame header "
+                f"says {params.content_size}"
+            )
+        try:
+            # A decompression object rather than the one-shot API: the latter silently ignores
+            # bytes after the frame (garbage or a second frame), which must be rejected.
+            dobj = zstandard.ZstdDecompressor().decompressobj()
+            raw = dobj.decompress(blob)
+        except zstandard.ZstdError as exc:
+            raise CodecError(
+                f"arrays['codes_zstd']: expected intact zstd data, got corrupt data ({exc})"
+            ) from exc
+        if not dobj.eof:
+            raise CodecError("arrays['codes_zstd']: expected a complete zstd frame, got a cut one")
+        if dobj.unused_data:
+            raise CodecError(
+                f"arrays['codes_zstd']: expected one zstd frame, got {len(dobj.unused_data)} "
+                "trailing bytes"
+            )
+        if len(raw) != raw_n:
+            raise CodecError(
+                f"arrays['codes_zstd']: expected {raw_n} decompressed bytes, got {len(raw)}"
+            )
+        return np.frombuffer(raw, dtype=lay.code_dtype).reshape(lay.code_shape)
+
+    def validate(self, batch: EncodedBatch) -> None:
+        """Check that ``batch`` is a well-formed payload of this codec.
+
+        Checks the codec name, the exact set of meta keys and arrays, every dtype and shape, the
+        scales (finite, > 0, decoded range within float32) and offsets (finite), and for zstd
+        payloads the frame header, checksum and exact decompressed size. Value checks that need
+        a pass over all codes (``fp*`` codes finite, ``paper`` codes != -128) are done by
+        :meth:`decode` on the selected samples only, so sliced decodes stay cheap.
+
+        Raises
+        ------
+        CodecError
+            On any mismatch, with a message saying what was expected and what arrived.
+        """
+        self._check(batch)
+
+    # ---------------------------------------------------------------- decode
+
+    def decode(self, batch: EncodedBatch, index: slice | np.ndarray | None = None) -> np.ndarray:
+        """Decode (a selection of) the samples of ``batch``.
+
+        Parameters
+        ----------
+        batch
+            A payload produced by this codec's :meth:`encode` (or its :meth:`without_lossless`
+            form).
+        index
+            Samples to decode along axis 0: a slice, an integer array (negative indices count
+            from the end) or a boolean mask of length ``N``; ``None`` decodes all.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 ``(len(selection), *sample_shape)``, a fresh array.
+
+        Raises
+        ------
+        CodecError
+            If the payload is malformed (checked before anything is decoded).
+        IndexError
+            If ``index`` is out of range or not an index (a caller error, not a payload error).
+        """
+        lay, codes, stats = self._check(batch)
+        sel = _selection(index, lay.n)
+        rows = codes[sel]
+        if self.scheme in _FLOAT_BASES:
+            out = rows.astype(np.float32, copy=False)  # rows is already a fresh copy
+            if not np.isfinite(out).all():
+                raise CodecError(f"arrays['codes'] ({self.scheme}): expected finite values")
+            return out.reshape((len(sel), *lay.sample_shape))
+        gidx = sel // lay.group
+        shape = lay.work_shape(len(sel))
+        scale = _per_sample(stats["scales"].reshape(lay.num_groups, lay.channels), gidx, len(shape))
+        if self.scheme == "paper":
+            if (rows == -128).any():
+                raise CodecError("arrays['codes'] (paper): expected codes in [-127, 127], got -128")
+            y = rows.astype(np.float32).reshape(shape)
+            y *= scale
+        else:
+            y = _unpack_float(rows, self.bits, lay.values)
+            y = y.reshape(shape)
+            y *= scale
+            offset = stats["offsets"].reshape(lay.num_groups, lay.channels)
+            y += _per_sample(offset, gidx, len(shape))
+        return y.reshape((len(sel), *lay.sample_shape))
+
+    def without_lossless(self, batch: EncodedBatch) -> EncodedBatch:
+        """Return ``batch`` with the zstd stage undone (codes decompressed).
+
+        Repeated sliced decodes of a zstd payload would decompress everything each time; the
+        returned batch (codec name without ``+zstd``) decodes slices directly. Identity for
+        codecs without a zstd stage.
+        """
+        if self.zstd_level is None:
+            return batch
+        lay, codes, stats = self._check(batch)
+        meta = {k: v for k, v in batch.meta.items() if k != "zstd_raw_nbytes"}
+        meta["codec"] = self._plain_name
+        arrays = {"codes": codes, **stats}
+        return EncodedBatch(arrays=dict(sorted(arrays.items())), meta=meta)
+
+    # ---------------------------------------------------------------- error model
+
+    def value_range(self, batch: EncodedBatch) -> tuple[np.ndarray, np.ndarray]:
+        """Range ``(lo, hi)`` of values the payload can represent.
+
+        Values outside it (clipped ones) decode to its nearest end. Arrays are float64 and
+        broadcast against ``decode(batch)``.
+        """
+        lay, _, stats = self._check(batch)
+        ones = (1,) * max(len(lay.sample_shape) - 1, 0)
+        if self.scheme in _FLOAT_BASES:
+            big = _F16_MAX if self.scheme == "fp16" else _F32_MAX
+            full = (1,) * (1 + len(lay.sample_shape))
+            return np.full(full, -big), np.full(full, big)
+        gidx = np.arange(lay.n) // lay.group
+        scale = stats["scales"].astype(np.float64).reshape(lay.num_groups, lay.channels)[gidx]
+        if self.scheme == "paper":
+            lo, hi = -_PAPER_QMAX * scale, _PAPER_QMAX * scale
+        else:
+            lo = stats["offsets"].astype(np.float64).reshape(lay.num_groups, lay.channels)[gidx]
+            hi = lo + scale * ((1 << self.bits) - 1)
+        shape = (lay.n, lay.channels, *ones) if self.per_channel else (lay.n, *ones, 1)
+        if not lay.sample_shape:
+            shape = (lay.n,)
+        return lo.reshape(shape), hi.reshape(shape)
+
+    def error_bound(self, batch: EncodedBatch) -> np.ndarray:
+        """Guaranteed max abs reconstruction error per value (broadcasts against decode).
+
+        For quantizers: half a quantization step plus ``8 * eps32`` times the group's range
+        magnitudes (float32 rounding while encoding and decoding), valid for values inside
+        :meth:`value_range`. For ``fp16``/``fp32``: ``|decoded| * 2**-10 + 2**-24`` /
+        ``|decoded| * 2**-23 + 2**-149`` per value (round to nearest, with a safety factor for
+        the float32 cast of float64 inputs). Errors are relative to the input as passed to
+        :meth:`encode`.
+        """
+        if self.scheme in _FLOAT_BASES:
+            y = np.abs(self.decode(batch).astype(np.float64))
+            if self.scheme == "fp16":
+                return y * 2.0**-10 + 2.0**-24
+            return y * 2.0**-23 + 2.0**-149
+        lo, hi = self.value_range(batch)
+        step = (hi - lo) / ((1 << self.bits) - 1 if self.scheme != "paper" else 2 * _PAPER_QMAX)
+        return 0.5 * step + 8 * _EPS32 * (np.abs(lo) + np.abs(hi) + (hi - lo))
+
+
+# --------------------------------------------------------------------------------------------
+# helpers used by Codec
+
+
+def _safe_scale(scale64: np.ndarray, name: str) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        scale = scale64.astype(np.float32)
+    # A constant group (or one whose step underflows float32) has no usable step; any positive
+    # scale decodes it exactly to its offset (u*) or to 0 (paper), so use 1.
+    scale[~(scale > 0)] = 1.0
+    if not np.isfinite(scale).all():
+        raise CodecError(
+            f"encode {name}: expected a value range representable with a float32 scale, got "
+            f"a range of {float(np.max(scale64)):g} per step"
+        )
+    return scale
+
+
+def _check_array(
+    a: np.ndarray, key: str, dtype: np.dtype[Any], shape: tuple[int, ...] | None
+) -> np.ndarray:
+    if a.dtype != dtype:
+        raise CodecError(f"arrays[{key!r}]: expected dtype {dtype}, got {a.dtype}")
+    if shape is not None and a.shape != shape:
+        raise CodecError(f"arrays[{key!r}]: expected shape {shape}, got {a.shape}")
+    return a
+
+
+def _selection(index: slice | np.ndarray | None, n: int) -> np.ndarray:
+    if index is None:
+        return np.arange(n)
+    if isinstance(index, slice):
+        return np.arange(n)[index]
+    idx = np.asarray(index)
+    if idx.dtype == np.bool_:
+        if idx.shape != (n,):
+            raise IndexError(f"decode: boolean index of shape {idx.shape} for {n} samples")
+        return np.flatnonzero(idx)
+    if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
+        raise IndexError(f"decode: expected a 1-D integer index, got {idx.dtype} {idx.shape}")
+    idx = idx.astype(np.int64)
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise IndexError(f"decode: index out of range for {n} samples")
+    return np.where(idx < 0, idx + n, idx)
+
+
+# --------------------------------------------------------------------------------------------
+# names
+
+_TOKEN_CLIP = re.compile(r"clip(\d+(?:\.\d+)?)")
+_TOKEN_GROUP = re.compile(r"g(\d+)")
+_TOKEN_ZSTD = re.compile(r"zstd(\d*)")
+
+
+def make_codec(name: str, group_size: int | None = None) -> Codec:
+    """Build a codec from its name.
+
+    Parameters
+    ----------
+    name
+        ``BASE[-ch][-clipP][-gN][+zstd[L]]`` (dash options in any order, each at most once);
+        see the module docstring.
+    group_size
+        Samples per scale group; overrides the scheme default. If the name also has ``-gN`` the
+        two must agree.
+
+    Returns
+    -------
+    Codec
+        Its ``name`` is canonical: ``make_codec(c.name) == c``.
+
+    Raises
+    ------
+    CodecError
+        On an invalid name, naming the valid forms.
+    """
+    if not isinstance(name, str):
+        raise CodecError(f"codec name: {_GRAMMAR}; got {name!r}")
+    main, plus, lossless = name.partition("+")
+    zstd_level: int | None = None
+    if plus:
+        m = _TOKEN_ZSTD.fullmatch(lossless)
+        if m is None:
+            raise CodecError(f"codec name {name!r}: {_GRAMMAR}")
+        zstd_level = int(m.group(1)) if m.group(1) else _DEFAULT_ZSTD_LEVEL
+    base, *options = main.split("-")
+    per_channel, clip, g = False, None, None
+    seen: set[str] = set()
+    for opt in options:
+        kind = "ch" if opt == "ch" else opt[:4] if opt.startswith("clip") else opt[:1]
+        if kind in seen:
+            raise CodecError(f"codec name {name!r}: option repeated; {_GRAMMAR}")
+        seen.add(kind)
+        if opt == "ch":
+            per_channel = True
+        elif (mc := _TOKEN_CLIP.fullmatch(opt)) is not None:
+            clip = float(mc.group(1))
+        elif (mg := _TOKEN_GROUP.fullmatch(opt)) is not None:
+            g = int(mg.group(1))
+        else:
+            raise CodecError(f"codec name {name!r}: unknown option {opt!r}; {_GRAMMAR}")
+    if group_size is not None:
+        if not _is_int(group_size) or group_size < 1:
+            raise CodecError(f"group_size: expected an int >= 1, got {group_size!r}")
+        if g is not None and g != group_size:
+            raise CodecError(f"codec name {name!r} says -g{g} but group_size={group_size}")
+        g = int(group_size)
+    if base not in _BASES:
+        raise CodecError(f"codec name {name!r}: unknown base {base!r}; {_GRAMMAR}")
+    try:
+        return Codec(base, per_channel, clip, g, zstd_level)
+    except CodecError as exc:
+        raise CodecError(f"codec name {name!r}: {exc}; {_GRAMMAR}") from exc
+
+
+def list_codecs() -> list[str]:
+    """Canonical base names: ``["fp32", "fp16", "paper", "u8", "u4", "u2", "u1"]``."""
+    return list(_BASES)
+
+
+def decode_any(batch: EncodedBatch, index: slice | np.ndarray | None = None) -> np.ndarray:
+    """Decode ``batch`` with the codec named in its metadata (see :meth:`Codec.decode`)."""
+    if not isinstance(batch, EncodedBatch) or not isinstance(batch.meta, dict):
+        raise CodecError(f"expected an EncodedBatch, got {type(batch).__name__}")
+    name = batch.meta.get("codec")
+    if not isinstance(name, str):
+        raise CodecError(f"meta['codec']: expected a codec name, got {name!r}")
+    return make_codec(name).decode(batch, index)

@@ -1,0 +1,25 @@
+"""Splittable classifiers: a registry of models with named cuts, weight sources, the split."""
+
+from ecofed_flwr.models.registry import ModelSpec, get_model_spec, list_models, register_model
+from ecofed_flwr.models.split import (
+    FrozenFront,
+    SplitModel,
+    create_split,
+    front_fingerprint,
+    list_cuts,
+)
+from ecofed_flwr.models.weights import WeightSource, WeightsUnavailableError
+
+__all__ = [
+    "FrozenFront",
+    "ModelSpec",
+    "SplitModel",
+    "WeightSource",
+    "WeightsUnavailableError",
+    "create_split",
+    "front_fingerprint",
+    "get_model_spec",
+    "list_cuts",
+    "list_models",
+    "register_model",
+]
