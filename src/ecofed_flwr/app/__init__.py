@@ -1,0 +1,1 @@
+"""The EcoFed Flower App (``flwr run .`` target): ServerApp and ClientApp from run config."""

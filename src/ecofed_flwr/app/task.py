@@ -1,0 +1,82 @@
+"""Assembly of the EcoFed Flower App from its run config: model, front, data, partitions."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+
+from ecofed_flwr.clients import LocalData
+from ecofed_flwr.config import EcoFedConfig
+from ecofed_flwr.data import (
+    ArrayDataset,
+    load_dataset,
+    parse_partitioning,
+    partition_indices,
+    prepare_images,
+)
+from ecofed_flwr.models import SplitModel, create_split
+
+
+def num_classes_of(cfg: EcoFedConfig) -> int:
+    """Classes of the configured data set."""
+    return _dataset(cfg.dataset, "test", cfg.data_dir, cfg.seed).num_classes
+
+
+@functools.lru_cache(maxsize=4)
+def _dataset(name: str, split: str, data_dir: str, seed: int) -> ArrayDataset:
+    return load_dataset(name, split, data_dir=data_dir or None, seed=seed)
+
+
+@functools.lru_cache(maxsize=2)
+def _split(
+    model: str, cut: str, weights: str, num_classes: int, input_size: int, seed: int
+) -> SplitModel:
+    return create_split(model, cut, weights, num_classes, input_size, seed)
+
+
+def build_split(cfg: EcoFedConfig) -> SplitModel:
+    """The split model of ``cfg`` (cached per process: Ray actors are long-lived)."""
+    return _split(cfg.model, cfg.cut, cfg.weights, num_classes_of(cfg), cfg.input_size, cfg.seed)
+
+
+def _prepare(split: SplitModel, data: ArrayDataset) -> torch.Tensor:
+    return prepare_images(data.images, split.input_size, split.in_chans, split.mean, split.std)
+
+
+def client_data(cfg: EcoFedConfig, partition_id: int, num_partitions: int) -> LocalData:
+    """Partition ``partition_id`` of the configured training set, ready for the front."""
+    if not 0 <= partition_id < num_partitions:
+        raise ValueError(f"partition-id {partition_id} outside [0, {num_partitions})")
+    train = _dataset(cfg.dataset, "train", cfg.data_dir, cfg.seed)
+    parts = _partitions(cfg.dataset, cfg.data_dir, cfg.partitioning, num_partitions, cfg.seed)
+    indices = parts[partition_id]
+    if cfg.samples_per_client:
+        indices = indices[: cfg.samples_per_client]
+    local = train.subset(indices)
+    split = build_split(cfg)
+    return LocalData(_prepare(split, local), local.labels, train.num_classes)
+
+
+@functools.lru_cache(maxsize=4)
+def _partitions(
+    dataset: str, data_dir: str, partitioning: str, num_partitions: int, seed: int
+) -> list[np.ndarray]:
+    labels = _dataset(dataset, "train", data_dir, seed).labels
+    kwargs = parse_partitioning(partitioning)
+    parts = partition_indices(labels, num_partitions, seed=seed, **kwargs)
+    # Shuffle within each partition so that a samples-per-client cap keeps the class mix.
+    rng = np.random.default_rng(seed)
+    return [rng.permutation(p) for p in parts]
+
+
+def test_set(cfg: EcoFedConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The server's test images (prepared) and labels; ``test-samples`` 0 means all."""
+    test = _dataset(cfg.dataset, "test", cfg.data_dir, cfg.seed)
+    if cfg.test_samples and cfg.test_samples < len(test):
+        test = test.subset(
+            np.random.default_rng(cfg.seed).permutation(len(test))[: cfg.test_samples]
+        )
+    split = build_split(cfg)
+    return _prepare(split, test), torch.from_numpy(np.asarray(test.labels, dtype=np.int64))

@@ -1,0 +1,87 @@
+"""Results of a run: the JSON file and the accuracy plots."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+RESULTS_FILE = "results.json"
+PLOT_FILE = "accuracy.png"
+
+
+def _finite(value: Any) -> Any:
+    # JSON has no NaN: a round without training reports null.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def summarize(
+    config: dict[str, Any], rounds: Sequence[dict[str, Any]], extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The results document: config, per-round entries and totals."""
+    final = rounds[-1] if rounds else {}
+    doc = {
+        "config": config,
+        "rounds": list(rounds),
+        "final_accuracy": final.get("accuracy"),
+        "total_bytes_up": sum(int(r["bytes_up"]) for r in rounds),
+        "total_bytes_down": sum(int(r["bytes_down"]) for r in rounds),
+        "total_bytes_up_activations": sum(int(r["bytes_up_activations"]) for r in rounds),
+        "total_seconds": sum(float(r["seconds"]) for r in rounds),
+    }
+    doc.update(extra or {})
+    finite: dict[str, Any] = _finite(doc)
+    return finite
+
+
+def write_json(path: str | Path, doc: dict[str, Any]) -> Path:
+    """Write ``doc`` atomically (a reader never sees half a file)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(target.suffix + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    os.replace(tmp, target)
+    return target
+
+
+def plot_accuracy(doc: dict[str, Any], path: str | Path, title: str = "") -> Path:
+    """Accuracy against round and against cumulative bytes (up + down), side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rounds = [r for r in doc["rounds"] if r.get("accuracy") is not None]
+    xs = [r["round"] for r in rounds]
+    acc = [100 * r["accuracy"] for r in rounds]
+    cumulative, total = [], 0
+    for r in doc["rounds"]:
+        total += r["bytes_up"] + r["bytes_down"]
+        if r.get("accuracy") is not None:
+            cumulative.append(total / 1e6)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    left.plot(xs, acc, marker="o")
+    left.set_xlabel("round")
+    left.set_ylabel("test accuracy (%)")
+    left.set_title("accuracy per round")
+    right.plot(cumulative, acc, marker="o", color="tab:green")
+    right.set_xlabel("cumulative bytes up + down (MB)")
+    right.set_ylabel("test accuracy (%)")
+    right.set_title("accuracy against communication")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    fig.suptitle(title or "EcoFed")
+    fig.tight_layout()
+    target = Path(path)
+    fig.savefig(target, dpi=110)
+    plt.close(fig)
+    return target
