@@ -26,6 +26,10 @@ setup: $(STAMP) data
 data:
 	@bash scripts/ensure-data.sh
 
+# ARGS goes to `ecofed run`, e.g. make run ARGS="--run-config 'num-server-rounds=3'"
+run: setup
+	$(PY) -m ecofed_flwr.cli run $(ARGS)
+
 test: setup
 	$(PY) -m pytest -q tests
 

@@ -42,7 +42,8 @@ def test_back_of_front_equals_whole_model(name: str, size: int, cuts: list[str])
         with torch.no_grad():
             whole = split.full().eval()(x)
             parts = split.back(split.front(x))
-        torch.testing.assert_close(parts, whole, rtol=0, atol=0)
+        # Equal up to float rounding: the front runs channels-last, the whole model does not.
+        torch.testing.assert_close(parts, whole, rtol=1e-5, atol=1e-6)
         assert parts.shape == (3, 10)
         if reference is None:
             reference = whole

@@ -5,6 +5,7 @@ Subcommands::
     ecofed profile MODEL [--input-size N] [--weights SOURCE] [--num-classes N] [--json]
     ecofed models
     ecofed codecs
+    ecofed run [--app-dir DIR] [--num-supernodes N] [--output-root DIR] [--run-config K=V ...]
 
 Each subcommand is one ``_add_<name>_parser`` function that registers its arguments and sets
 ``handler``, a function taking the parsed arguments and returning the exit code; a new
@@ -17,6 +18,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from ecofed_flwr.models import WeightsUnavailableError
 
@@ -24,6 +26,9 @@ __all__ = ["main"]
 
 #: Exit code for errors the user can fix (bad model name, unavailable weights, ...).
 EXIT_USAGE = 2
+
+#: Exit code for a federation that started but did not complete (``ecofed run``).
+EXIT_FAILED = 1
 
 # Errors that come from what the user asked for; anything else is a bug and keeps its
 # traceback. RuntimeError is here because that is what timm raises for an unknown model name
@@ -186,12 +191,101 @@ def _run_codecs(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------- run
+
+
+def _default_app_dir() -> Path:
+    """The working folder if it is a Flower app, else this package's source checkout."""
+    cwd = Path.cwd()
+    pyproject = cwd / "pyproject.toml"
+    if pyproject.is_file() and "[tool.flwr.app" in pyproject.read_text(errors="replace"):
+        return cwd
+    # src layout: <checkout>/src/ecofed_flwr/cli.py; an editable install points here.
+    checkout = Path(__file__).resolve().parents[2]
+    return checkout if (checkout / "pyproject.toml").is_file() else cwd
+
+
+def _add_run_parser(subparsers: _Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run an EcoFed federation on a private local SuperLink (simulation)",
+        description=(
+            "Start a private Flower SuperLink (simulation runtime, no dependency "
+            "installation) on a free port in 47000-47999, run the app with `flwr run "
+            "--stream`, check that results.json says completed, copy results.json and "
+            "accuracy.png to OUTPUT_ROOT/latest/ and stop the SuperLink. The last line "
+            "printed is the path of OUTPUT_ROOT/latest/results.json."
+        ),
+    )
+    parser.add_argument(
+        "--app-dir",
+        type=Path,
+        default=None,
+        help="Flower app folder (default: the working folder, or this package's checkout)",
+    )
+    parser.add_argument(
+        "--num-supernodes",
+        type=_positive_int,
+        default=10,
+        help="simulated SuperNodes, one data partition each (default: 10)",
+    )
+    parser.add_argument(
+        "--client-cpus",
+        type=_positive_int,
+        default=1,
+        help="whole CPUs reserved per ClientApp (default: 1)",
+    )
+    parser.add_argument(
+        "--output-root",
+        type=Path,
+        default=None,
+        help="where run-YYYYmmdd-HHMMSS/ and latest/ go (default: APP_DIR/outputs)",
+    )
+    parser.add_argument(
+        "--run-config",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help=(
+            "run-config overrides in flwr's TOML syntax, repeatable, e.g. "
+            "\"num-server-rounds=3 codec='u2'\" (strings in quotes)"
+        ),
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="do not echo flwr's output (it is saved anyway)"
+    )
+    parser.set_defaults(handler=_run_run)
+
+
+def _run_run(args: argparse.Namespace) -> int:
+    from ecofed_flwr.launch import LaunchError, run_local_federation
+
+    try:
+        run_local_federation(
+            app_dir=args.app_dir or _default_app_dir(),
+            run_config=args.run_config,
+            num_supernodes=args.num_supernodes,
+            output_root=args.output_root,
+            client_cpus=args.client_cpus,
+            stream=not args.quiet,
+        )
+    except LaunchError as err:
+        # Not a usage error: the messages carry log tails, so keep their line breaks.
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted; the SuperLink was stopped", file=sys.stderr)
+        return 130
+    return 0
+
+
 # --------------------------------------------------------------------------------------- main
 
 _SUBCOMMANDS: tuple[Callable[[_Subparsers], None], ...] = (
     _add_profile_parser,
     _add_models_parser,
     _add_codecs_parser,
+    _add_run_parser,
 )
 
 
@@ -199,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``ecofed`` argument parser with every subcommand registered."""
     parser = argparse.ArgumentParser(
         prog="ecofed",
-        description="EcoFed split federated learning: model, cut and codec tools.",
+        description="EcoFed split federated learning: model, cut and codec tools, local runs.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in _SUBCOMMANDS:
@@ -225,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     -------
     int
         Exit code: 0 on success, 2 on a usage error (bad arguments, unknown model,
-        unavailable weights), reported as one ``error: ...`` line on stderr.
+        unavailable weights, bad run-config override), reported as one ``error: ...`` line
+        on stderr; 1 when ``ecofed run`` starts a federation that fails.
     """
     parser = build_parser()
     try:
@@ -239,3 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     except _USER_ERRORS as err:
         print(f"error: {_error_message(err)}", file=sys.stderr)
         return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

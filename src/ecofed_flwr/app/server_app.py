@@ -9,6 +9,7 @@ from logging import INFO
 from pathlib import Path
 from typing import Any
 
+import torch
 from flwr.app import ArrayRecord, Context, MetricRecord
 from flwr.serverapp import Grid, ServerApp
 from flwr.supercore import log
@@ -37,7 +38,7 @@ def run_federation(grid: Grid, cfg: EcoFedConfig, num_nodes_hint: int = 0) -> di
     images, labels = test_set(cfg)
     # The front is frozen, so the test activations are computed once for the whole run.
     test_activations = run_front(split.front, images, cfg.front_batch_size)
-    eval_back = copy.deepcopy(split.back).to(device)
+    eval_back = copy.deepcopy(split.back).to(device, memory_format=torch.channels_last)
     log(
         INFO,
         "EcoFed: %s cut %s (%s weights), activation %s, %d test samples, %.1f s set-up",

@@ -1,0 +1,793 @@
+"""Run the EcoFed app end to end on a private, local Flower SuperLink (``ecofed run``).
+
+``flwr run`` alone has three traps (see the project's Flower notes): it starts a shared
+background SuperLink on port 39091 when none answers and leaves it running, that SuperLink
+installs the app's dependencies from the network with ``uv sync``, and ``flwr run`` exits 0
+even when the run fails. :func:`run_local_federation` avoids all three: it starts a SuperLink
+of its own (simulation runtime, dependency installation disabled) on a free port of
+:data:`PORT_RANGE`, points ``flwr`` at it through a private ``FLWR_HOME``, checks the outcome
+in the run's ``results.json`` itself, and stops that SuperLink (and only what it spawned)
+whatever happens.
+
+The pieces (:func:`find_free_port`, :func:`write_flwr_config`, :func:`flower_env`,
+:func:`start_superlink`, :func:`stop_process`, :func:`check_outcome`) are public so that the
+deployment test can start a real SuperLink with SuperNodes the same way.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from ecofed_flwr.results import PLOT_FILE, RESULTS_FILE
+
+__all__ = [
+    "FLOWER_ENV",
+    "PORT_RANGE",
+    "LaunchError",
+    "LaunchUsageError",
+    "RunFailedError",
+    "check_outcome",
+    "find_free_port",
+    "flower_env",
+    "log_tail",
+    "resolve_run_config",
+    "run_local_federation",
+    "start_superlink",
+    "stop_process",
+    "write_flwr_config",
+]
+
+#: Ports this project's launcher and tests use; other SuperLinks on the machine keep Flower's
+#: defaults (8000, 9091-9094, 39091-39093), so staying in this range avoids taking theirs.
+PORT_RANGE = range(47000, 48000)
+
+#: Environment for every Flower process we start: no telemetry, no update check, no network
+#: look-ups, and no ``uv sync`` of the app's dependencies (torch would pull GBs of wheels).
+FLOWER_ENV: dict[str, str] = {
+    "FLWR_TELEMETRY_ENABLED": "0",
+    "FLWR_DISABLE_UPDATE_CHECK": "1",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
+}
+
+#: Name of the SuperLink connection written to the private ``config.toml``.
+CONNECTION_NAME = "ecofed"
+
+#: Folder under the output root that always holds the last successful run's results.
+LATEST_DIR = "latest"
+
+_READY_TIMEOUT_S = 60.0  # a SuperLink takes 2-7 s on a loaded 2-core machine
+_STOP_TIMEOUT_S = 15.0
+_TAIL_LINES = 40
+
+
+class LaunchError(Exception):
+    """The federation could not be run: a Flower process failed to start or the run failed."""
+
+
+class RunFailedError(LaunchError):
+    """``flwr run`` finished but the run did not complete (no completed ``results.json``)."""
+
+
+class LaunchUsageError(ValueError):
+    """What the user asked for cannot be run (bad run-config override, missing app)."""
+
+
+# ------------------------------------------------------------------------------------- ports
+
+
+def find_free_port(
+    host: str = "127.0.0.1",
+    ports: Sequence[int] = PORT_RANGE,
+    exclude: Sequence[int] = (),
+) -> int:
+    """A port of ``ports`` that nothing listens on at ``host`` right now.
+
+    Parameters
+    ----------
+    host : str
+        Address to probe (the one the server will bind).
+    ports : Sequence[int]
+        Candidates; probed from a random offset so that concurrent launchers rarely pick
+        the same port in the moment between this probe and the server's own bind.
+    exclude : Sequence[int]
+        Ports already promised to another process of the same launch.
+
+    Returns
+    -------
+    int
+        A port that could be bound.
+
+    Raises
+    ------
+    LaunchError
+        If every candidate is taken.
+    """
+    candidates = [p for p in ports if p not in set(exclude)]
+    if not candidates:
+        raise LaunchError("no candidate ports to choose from")
+    start = random.randrange(len(candidates))
+    for port in candidates[start:] + candidates[:start]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            # No SO_REUSEADDR: a port still in TIME_WAIT counts as taken, which is the
+            # conservative answer.
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise LaunchError(f"no free port in {ports[0]}-{ports[-1]} on {host}")
+
+
+# ------------------------------------------------------------------------ config and environment
+
+
+def write_flwr_config(flwr_home: Path, address: str, name: str = CONNECTION_NAME) -> Path:
+    """Write ``flwr_home/config.toml`` naming ``address`` as the default, insecure SuperLink.
+
+    Keys as read by ``flwr/cli/flower_config.py`` in Flower 1.42: ``[superlink] default``
+    and ``[superlink.<name>] address``, ``insecure``. An explicit address makes ``flwr``
+    treat the SuperLink as user-managed, so it never starts its own on port 39091.
+
+    Parameters
+    ----------
+    flwr_home : Path
+        The private Flower home folder (created if missing).
+    address : str
+        ``host:port`` of the SuperLink's HTTP API.
+    name : str
+        Connection name.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    flwr_home.mkdir(parents=True, exist_ok=True)
+    path = flwr_home / "config.toml"
+    path.write_text(
+        f'[superlink]\ndefault = "{name}"\n\n'
+        f'[superlink.{name}]\naddress = "{address}"\ninsecure = true\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def flower_env(flwr_home: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for Flower processes using ``flwr_home``.
+
+    The SuperLink and SuperNodes spawn ``flower-superexec``, ``flwr-serverapp``,
+    ``flwr-clientapp`` and ``flwr-simulation`` by name, so the folder of this interpreter's
+    scripts goes first on ``PATH``: without it, a SuperLink started from an unactivated
+    virtual environment dies with ``FileNotFoundError: 'flower-superexec'``.
+
+    Parameters
+    ----------
+    flwr_home : Path
+        Value for ``FLWR_HOME`` (config, installed FABs).
+    base : Mapping[str, str], optional
+        Starting environment (default: ``os.environ``).
+
+    Returns
+    -------
+    dict[str, str]
+        The environment.
+    """
+    env = dict(os.environ if base is None else base)
+    env.update(FLOWER_ENV)
+    env["FLWR_HOME"] = str(flwr_home)
+    bin_dir = str(Path(sys.executable).parent)  # not resolved: a venv's python is a symlink
+    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+def flower_executable(name: str, env: Mapping[str, str]) -> str:
+    """Full path of the Flower command ``name`` on ``env``'s ``PATH``.
+
+    Raises
+    ------
+    LaunchError
+        If it is not installed.
+    """
+    found = shutil.which(name, path=env.get("PATH"))
+    if found is None:
+        raise LaunchError(f"`{name}` not found on PATH; is flwr installed in this environment?")
+    return found
+
+
+# ---------------------------------------------------------------------------------- processes
+
+
+def log_tail(path: Path, lines: int = _TAIL_LINES) -> str:
+    """The last ``lines`` lines of the text file ``path`` ('' if it does not exist)."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as f:
+            return "".join(collections.deque(f, maxlen=lines))
+    except FileNotFoundError:
+        return ""
+
+
+@dataclass(frozen=True)
+class _ProcInfo:
+    ppid: int
+    pgrp: int
+    start_time: int  # clock ticks since boot: tells a process from a later one with its PID
+    state: str
+
+
+def _proc_table() -> dict[int, _ProcInfo]:
+    """Every process on the machine, from ``/proc`` (Linux)."""
+    table: dict[int, _ProcInfo] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # it ended while we were looking
+        # The command name may contain spaces and parentheses: split after the last ')'.
+        fields = stat[stat.rfind(")") + 2 :].split()
+        table[int(entry.name)] = _ProcInfo(
+            ppid=int(fields[1]), pgrp=int(fields[2]), start_time=int(fields[19]), state=fields[0]
+        )
+    return table
+
+
+class _Spawned:
+    """The processes ``root`` spawned, remembered across snapshots so that orphans are kept.
+
+    Flower's helpers (``flower-superexec``, ``flwr-serverapp``, ``flwr-simulation``) start
+    new sessions, and Ray's agents outlive their parent: once a parent is gone, its children
+    are re-parented to init and no longer appear below ``root``. So every snapshot adds the
+    descendants of ``root`` and of every remembered process, and every member of a process
+    group led by one of them (such a group was created by our process, so all in it are
+    ours). Nothing else is ever included.
+    """
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.members: dict[int, int] = {}  # pid -> start time
+        self.groups: set[int] = set()
+
+    def refresh(self) -> None:
+        table = _proc_table()
+        children: dict[int, list[int]] = collections.defaultdict(list)
+        for pid, info in table.items():
+            children[info.ppid].append(pid)
+        todo = [self.root, *(p for p in self.members if self._same(table, p))]
+        while todo:
+            for child in children.get(todo.pop(), []):
+                if child not in self.members:
+                    self.members[child] = table[child].start_time
+                    todo.append(child)
+        leaders = {self.root, *self.members}
+        for pid in list(self.members):
+            if pid in table and table[pid].pgrp in leaders:
+                self.groups.add(table[pid].pgrp)
+        for pid, info in table.items():
+            if info.pgrp in self.groups and pid != self.root and pid not in self.members:
+                self.members[pid] = info.start_time
+
+    def _same(self, table: dict[int, _ProcInfo], pid: int) -> bool:
+        info = table.get(pid)
+        return info is not None and info.start_time == self.members[pid]
+
+    def running(self) -> list[int]:
+        """Remembered processes still running (zombies are finished: their parent reaps)."""
+        table = _proc_table()
+        return [p for p in self.members if self._same(table, p) and table[p].state != "Z"]
+
+
+def _signal_all(pids: Sequence[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = _STOP_TIMEOUT_S) -> None:
+    """Stop ``proc`` and whatever it spawned; nothing else is touched.
+
+    SIGTERM to ``proc``, SIGKILL after ``timeout`` seconds. Flower's helpers watch their
+    parent and exit by themselves about a second later; those still running ``timeout``
+    seconds after that (Ray's agents ignore SIGTERM for a while) get SIGTERM, then SIGKILL,
+    by PID. Only processes found below ``proc`` (see :class:`_Spawned`) are signalled.
+
+    Parameters
+    ----------
+    proc : subprocess.Popen
+        A process this launcher started.
+    timeout : float
+        Seconds to wait after each SIGTERM.
+    """
+    spawned = _Spawned(proc.pid) if Path("/proc").is_dir() else None
+    if spawned is not None:
+        spawned.refresh()
+    if proc.poll() is None:
+        proc.terminate()
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None and time.monotonic() < deadline:
+            if spawned is not None:
+                spawned.refresh()  # it may still spawn while shutting down
+            time.sleep(0.2)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    if spawned is None:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        spawned.refresh()
+        if not spawned.running():
+            return
+        time.sleep(0.2)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        spawned.refresh()
+        _signal_all(spawned.running(), sig)
+        deadline = time.monotonic() + min(timeout, 5.0)
+        while spawned.running() and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as response:
+            return bool(200 <= response.status < 300)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def wait_until_ready(
+    proc: subprocess.Popen[Any],
+    url: str,
+    timeout: float,
+    what: str,
+    logs: Sequence[Path] = (),
+) -> None:
+    """Wait until ``url`` answers 2xx while ``proc`` is alive.
+
+    Raises
+    ------
+    LaunchError
+        If ``proc`` exits or ``timeout`` seconds pass first; the message carries the tail of
+        ``logs``.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LaunchError(
+                f"{what} exited with code {proc.returncode} before answering on {url}"
+                + _format_tails(logs)
+            )
+        if _answers(url):
+            return
+        time.sleep(0.25)
+    raise LaunchError(
+        f"{what} did not answer on {url} within {timeout:.0f} s" + _format_tails(logs)
+    )
+
+
+def _format_tails(logs: Sequence[Path]) -> str:
+    parts = []
+    for path in logs:
+        tail = log_tail(path).rstrip()
+        if tail:
+            parts.append(f"\n--- last lines of {path} ---\n{tail}")
+    return "".join(parts)
+
+
+def start_superlink(
+    port: int,
+    state_dir: Path,
+    env: Mapping[str, str],
+    *,
+    simulation: bool,
+    cwd: Path | None = None,
+    ready_timeout: float = _READY_TIMEOUT_S,
+) -> subprocess.Popen[bytes]:
+    """Start ``flower-superlink`` on ``127.0.0.1:port`` and wait until it answers.
+
+    In Flower 1.42 one HTTP port serves the Control API (``flwr``), the runtime API
+    (ServerApp) and the Fleet API (SuperNodes); the gRPC APIs are off unless
+    ``FLWR_INTERNAL_GRPC_*`` variables are set, so one port is all it needs.
+
+    Parameters
+    ----------
+    port : int
+        Port of the HTTP API.
+    state_dir : Path
+        Gets ``state.db``, ``superlink.log`` (Flower's log) and ``superlink-console.log``
+        (stdout/stderr, where uvicorn reports bind errors).
+    env : Mapping[str, str]
+        Environment, see :func:`flower_env`.
+    simulation : bool
+        Simulation runtime (``flwr run`` starts simulated SuperNodes) or deployment
+        (real ``flower-supernode`` processes connect to the port).
+    cwd : Path, optional
+        Working folder of the SuperLink and so of the ServerApp it spawns.
+    ready_timeout : float
+        Seconds to wait for the health endpoint.
+
+    Returns
+    -------
+    subprocess.Popen
+        The running SuperLink; stop it with :func:`stop_process`.
+
+    Raises
+    ------
+    LaunchError
+        If it exits or does not answer in time (it is stopped first).
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        flower_executable("flower-superlink", env),
+        "--insecure",
+        "--isolation",
+        "subprocess",
+        "--disable-runtime-dependency-installation",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--database",
+        str(state_dir / "state.db"),
+        "--log-file",
+        str(state_dir / "superlink.log"),
+    ]
+    if simulation:
+        command.append("--simulation")
+    console = state_dir / "superlink-console.log"
+    with console.open("ab") as out:
+        # A session of its own: Ctrl-C in the terminal then reaches only the launcher, which
+        # stops the SuperLink while its helpers can still be found below it. A SuperLink hit
+        # by the terminal's SIGINT directly dies first and orphans Ray's agents.
+        proc = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=dict(env), cwd=cwd, start_new_session=True,
+        )  # fmt: skip
+    try:
+        wait_until_ready(
+            proc,
+            f"http://127.0.0.1:{port}/health",
+            ready_timeout,
+            "flower-superlink",
+            [console, state_dir / "superlink.log"],
+        )
+    except BaseException:
+        stop_process(proc)
+        raise
+    return proc
+
+
+@contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """Make SIGTERM raise ``SystemExit`` so that ``finally`` blocks stop our processes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# --------------------------------------------------------------------------------- run config
+
+
+def _app_section(app_dir: Path) -> dict[str, Any]:
+    pyproject = app_dir / "pyproject.toml"
+    try:
+        with pyproject.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise LaunchUsageError(f"no pyproject.toml in {app_dir}: not a Flower app") from None
+    except tomllib.TOMLDecodeError as err:
+        raise LaunchUsageError(f"{pyproject}: {err}") from err
+    app = data.get("tool", {}).get("flwr", {}).get("app")
+    if not isinstance(app, dict):
+        raise LaunchUsageError(f"{pyproject} has no [tool.flwr.app] section: not a Flower app")
+    return app
+
+
+def resolve_run_config(app_dir: Path, overrides: Sequence[str]) -> dict[str, Any]:
+    """The run config that ``flwr run`` will use: the app's defaults with ``overrides``.
+
+    Checked before anything starts, so that a typo is a usage error and not a failed run
+    found minutes later (the ServerApp would only fail once it reads the config).
+
+    Parameters
+    ----------
+    app_dir : Path
+        The Flower app (folder of ``pyproject.toml``).
+    overrides : Sequence[str]
+        ``--run-config`` values in ``flwr``'s syntax (``"k1=1 k2='text'"``) or one TOML file.
+
+    Returns
+    -------
+    dict[str, Any]
+        Merged flat run config.
+
+    Raises
+    ------
+    LaunchUsageError
+        On a malformed override, an unknown key, ``output-dir`` (the launcher owns it) or,
+        for the EcoFed app, a value :class:`~ecofed_flwr.config.EcoFedConfig` rejects.
+    """
+    import click
+    from flwr.common.config import flatten_dict, parse_config_args
+
+    if any(value.strip().endswith(".toml") for value in overrides):
+        # flwr accepts a TOML file only as the sole --run-config, and the launcher always
+        # adds output-dir.
+        raise LaunchUsageError("--run-config: pass key=value pairs, not a TOML file")
+    app = _app_section(app_dir)
+    defaults = flatten_dict(app.get("config", {}))
+    try:
+        parsed = parse_config_args(list(overrides)) if overrides else {}
+    except (click.ClickException, ValueError, OSError) as err:
+        message = err.format_message() if isinstance(err, click.ClickException) else str(err)
+        raise LaunchUsageError(f"--run-config: {message}") from err
+    unknown = sorted(set(parsed) - set(defaults))
+    if unknown:
+        raise LaunchUsageError(f"--run-config: unknown keys {unknown}; known: {sorted(defaults)}")
+    if "output-dir" in parsed:
+        raise LaunchUsageError(
+            "--run-config: output-dir is set by the launcher; use --output-root instead"
+        )
+    merged = {**defaults, **parsed}
+    components = app.get("components", {})
+    if str(components.get("serverapp", "")).startswith("ecofed_flwr."):
+        from ecofed_flwr.config import ConfigError, EcoFedConfig
+
+        try:
+            EcoFedConfig.from_mapping(merged)
+        except ConfigError as err:
+            raise LaunchUsageError(f"--run-config: {err}") from err
+    return merged
+
+
+def _toml_string(text: str) -> str:
+    # flwr splits --run-config on whitespace unless the value is quoted, and its quoted form
+    # cannot contain its own quote character.
+    if "'" not in text:
+        return f"'{text}'"
+    if '"' not in text:
+        return json.dumps(text)
+    raise LaunchUsageError(f"path {text!r} contains both quote characters")
+
+
+# ----------------------------------------------------------------------------------- outcome
+
+
+def check_outcome(run_dir: Path, logs: Sequence[Path] = ()) -> dict[str, Any]:
+    """The results of the run in ``run_dir``, if it completed.
+
+    ``flwr run`` exits 0 whatever happens to the run, so the outcome is read from the
+    results file the ServerApp writes: ``"status": "completed"`` only after the last round.
+
+    Parameters
+    ----------
+    run_dir : Path
+        The run's ``output-dir``.
+    logs : Sequence[Path]
+        Logs whose tails go into the error message.
+
+    Returns
+    -------
+    dict[str, Any]
+        The results document.
+
+    Raises
+    ------
+    RunFailedError
+        If ``results.json`` is missing, unreadable or not completed.
+    """
+    path = run_dir / RESULTS_FILE
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunFailedError(
+            f"the run wrote no {path} (it failed before its first round)" + _format_tails(logs)
+        ) from None
+    except (OSError, json.JSONDecodeError) as err:
+        raise RunFailedError(f"cannot read {path}: {err}" + _format_tails(logs)) from err
+    status = doc.get("status") if isinstance(doc, dict) else None
+    if status != "completed":
+        rounds = len(doc.get("rounds", [])) if isinstance(doc, dict) else 0
+        raise RunFailedError(
+            f"the run did not complete: {path} has status {status!r} after {rounds} round(s)"
+            + _format_tails(logs)
+        )
+    return dict(doc)
+
+
+def summary_lines(doc: Mapping[str, Any], wall_seconds: float) -> list[str]:
+    """A few human lines about a completed run."""
+    accuracy = doc.get("final_accuracy")
+    acc_text = f"{accuracy:.4f}" if isinstance(accuracy, int | float) else "n/a"
+    server_s = doc.get("wall_seconds")
+    server_text = f" (ServerApp {server_s:.1f} s)" if isinstance(server_s, int | float) else ""
+    return [
+        f"EcoFed run completed: {len(doc.get('rounds', []))} round(s), final accuracy {acc_text}",
+        f"bytes up {int(doc.get('total_bytes_up', 0)):,} "
+        f"(activations {int(doc.get('total_bytes_up_activations', 0)):,}), "
+        f"bytes down {int(doc.get('total_bytes_down', 0)):,}",
+        f"wall {wall_seconds:.1f} s{server_text}",
+    ]
+
+
+# ---------------------------------------------------------------------------------------- run
+
+
+def _new_run_dir(output_root: Path) -> Path:
+    stamp = datetime.now().strftime("run-%Y%m%d-%H%M%S")
+    for suffix in ["", *(f"-{i}" for i in range(2, 100))]:
+        candidate = output_root / f"{stamp}{suffix}"
+        try:
+            candidate.mkdir(parents=True)
+        except FileExistsError:
+            continue  # two launches in the same second
+        return candidate
+    raise LaunchError(f"cannot create a run folder in {output_root}")
+
+
+def _stream(
+    command: Sequence[str], env: Mapping[str, str], cwd: Path, log: Path, echo: bool
+) -> int:
+    """Run ``command``, copying its output to ``log`` (and stdout when ``echo``) as it comes."""
+    with log.open("w", encoding="utf-8") as out:
+        proc = subprocess.Popen(
+            list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, env=dict(env), cwd=cwd, text=True, errors="replace",
+            bufsize=1,
+        )  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                out.write(line)
+                out.flush()
+                if echo:
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
+            return proc.wait()
+        finally:
+            # Interrupted (Ctrl-C, SIGTERM): the CLI only follows the run's logs, so ending it
+            # is safe; the SuperLink it talks to is stopped by the caller.
+            stop_process(proc, timeout=5.0)
+
+
+def run_local_federation(
+    app_dir: Path,
+    run_config: Sequence[str] = (),
+    num_supernodes: int = 10,
+    output_root: Path | None = None,
+    client_cpus: float = 1.0,
+    stream: bool = True,
+) -> Path:
+    """Run the Flower app in ``app_dir`` on a private simulation SuperLink; check the outcome.
+
+    Starts ``flower-superlink --simulation`` on a free port of :data:`PORT_RANGE` with a
+    private ``FLWR_HOME``, runs ``flwr run <app_dir> --stream`` against it with
+    ``output-dir`` set to a fresh ``output_root/run-YYYYmmdd-HHMMSS`` folder, checks that the
+    run wrote a completed ``results.json`` there, copies it and ``accuracy.png`` to
+    ``output_root/latest/``, prints a summary whose last line is the path of
+    ``latest/results.json``, and stops the SuperLink in every case.
+
+    Parameters
+    ----------
+    app_dir : Path
+        The Flower app (folder of ``pyproject.toml``).
+    run_config : Sequence[str]
+        ``--run-config`` overrides in ``flwr``'s TOML syntax, e.g. ``"num-server-rounds=3"``.
+    num_supernodes : int
+        Simulated SuperNodes (one partition each).
+    output_root : Path, optional
+        Where run folders and ``latest/`` go (default: ``app_dir/outputs``).
+    client_cpus : float
+        CPUs reserved per ClientApp, a whole number (Flower 1.42 takes no fractions); Ray
+        runs ``CPUs / client_cpus`` of them at a time.
+    stream : bool
+        Echo ``flwr run``'s output as it comes (it is always saved in the run folder's
+        ``flwr-run.log``).
+
+    Returns
+    -------
+    Path
+        ``output_root/latest/results.json``.
+
+    Raises
+    ------
+    LaunchUsageError
+        For a bad app folder or run-config override (nothing was started).
+    LaunchError
+        If the SuperLink does not start; :class:`RunFailedError` if the run fails.
+    """
+    if num_supernodes < 1:
+        raise LaunchUsageError(f"num_supernodes must be >= 1, got {num_supernodes}")
+    if client_cpus < 1 or not float(client_cpus).is_integer():
+        # Flower 1.42's SimulationConfig stores client-resources-num-cpus as uint32: a
+        # fraction is rejected by `flwr run` ("'float' object cannot be interpreted as an
+        # integer").
+        raise LaunchUsageError(f"client_cpus must be a whole number >= 1, got {client_cpus}")
+    app_dir = app_dir.expanduser().resolve()
+    resolve_run_config(app_dir, run_config)
+    root = (output_root or app_dir / "outputs").expanduser().resolve()
+    started = time.perf_counter()
+    run_dir = _new_run_dir(root)
+    flower_dir = run_dir / "flower"
+    # A FLWR_HOME per run: concurrent launches never read each other's config.toml.
+    flwr_home = flower_dir / "flwr-home"
+    env = flower_env(flwr_home)
+    flwr_log = run_dir / "flwr-run.log"
+    superlink: subprocess.Popen[bytes] | None = None
+    with _terminate_as_exit():
+        try:
+            for attempt in range(3):
+                port = find_free_port()
+                try:
+                    superlink = start_superlink(port, flower_dir, env, simulation=True, cwd=app_dir)
+                    break
+                except LaunchError as err:
+                    # Another process may take the port between our probe and the bind.
+                    if "address already in use" not in str(err) or attempt == 2:
+                        raise
+            address = f"127.0.0.1:{port}"
+            write_flwr_config(flwr_home, address)
+            print(f"SuperLink (simulation) on {address}; run folder {run_dir}", flush=True)
+            command = [
+                flower_executable("flwr", env),
+                "run",
+                str(app_dir),
+                CONNECTION_NAME,
+                "--stream",
+                "--run-config",
+                f"output-dir={_toml_string(str(run_dir))}",
+                *(arg for value in run_config for arg in ("--run-config", value)),
+                "--federation-config",
+                f"num-supernodes={num_supernodes} client-resources-num-cpus={int(client_cpus)}",
+            ]
+            code = _stream(command, env, app_dir, flwr_log, echo=stream)
+            logs = [flwr_log, flower_dir / "superlink.log"]
+            if code != 0:
+                raise RunFailedError(f"`flwr run` exited with code {code}" + _format_tails(logs))
+            doc = check_outcome(run_dir, logs)
+        finally:
+            if superlink is not None:
+                stop_process(superlink)
+    latest = root / LATEST_DIR
+    shutil.rmtree(latest, ignore_errors=True)
+    latest.mkdir(parents=True)
+    for name in (RESULTS_FILE, PLOT_FILE):
+        if (run_dir / name).exists():
+            shutil.copy2(run_dir / name, latest / name)
+    for line in summary_lines(doc, time.perf_counter() - started):
+        print(line)
+    print(f"run folder: {run_dir}")
+    print(latest / RESULTS_FILE, flush=True)
+    return latest / RESULTS_FILE

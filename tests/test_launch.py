@@ -1,0 +1,139 @@
+"""The launcher's pieces, without Ray or a federation: ports, config, outcome, process stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from ecofed_flwr import cli
+from ecofed_flwr.launch import (
+    PORT_RANGE,
+    LaunchError,
+    LaunchUsageError,
+    RunFailedError,
+    check_outcome,
+    find_free_port,
+    flower_env,
+    resolve_run_config,
+    stop_process,
+    write_flwr_config,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_free_port_is_in_range_and_skips_taken_ports() -> None:
+    port = find_free_port()
+    assert port in PORT_RANGE
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        other = find_free_port(ports=[port, *PORT_RANGE])
+        assert other != port
+        with pytest.raises(LaunchError, match="no free port"):
+            find_free_port(ports=[port])
+    assert find_free_port(ports=[port, port + 1], exclude=[port]) == port + 1
+
+
+def test_config_toml_is_read_by_flwr_as_the_default_insecure_superlink(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flwr.cli.flower_config import read_superlink_connection
+
+    path = write_flwr_config(tmp_path / "home", "127.0.0.1:47123")
+    assert tomllib.loads(path.read_text()) == {
+        "superlink": {
+            "default": "ecofed",
+            "ecofed": {"address": "127.0.0.1:47123", "insecure": True},
+        }
+    }
+    # flwr's own reader is the judge of the key names.
+    monkeypatch.setenv("FLWR_HOME", str(tmp_path / "home"))
+    conn = read_superlink_connection()
+    assert (conn.name, conn.address, conn.insecure) == ("ecofed", "127.0.0.1:47123", True)
+
+
+def test_flower_env_points_at_this_environment_and_disables_installs(tmp_path: Path) -> None:
+    env = flower_env(tmp_path, base={"PATH": "/usr/bin"})
+    assert env["PATH"].split(os.pathsep) == [str(Path(sys.executable).parent), "/usr/bin"]
+    assert env["FLWR_HOME"] == str(tmp_path)
+    assert env["FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION"] == "1"
+    assert env["FLWR_TELEMETRY_ENABLED"] == "0"
+
+
+@pytest.mark.parametrize("doc", [None, "not json", {"status": "running", "rounds": [{}]}])
+def test_outcome_check_rejects_missing_broken_or_unfinished_results(
+    tmp_path: Path, doc: object
+) -> None:
+    log = tmp_path / "flwr-run.log"
+    log.write_text("something went wrong\n")
+    if isinstance(doc, str):
+        (tmp_path / "results.json").write_text(doc)
+    elif doc is not None:
+        (tmp_path / "results.json").write_text(json.dumps(doc))
+    with pytest.raises(RunFailedError) as err:
+        check_outcome(tmp_path, [log])
+    assert "something went wrong" in str(err.value)  # the log tail comes along
+    if isinstance(doc, dict):
+        assert "'running' after 1 round" in str(err.value)
+
+
+def test_outcome_check_returns_completed_results(tmp_path: Path) -> None:
+    (tmp_path / "results.json").write_text(json.dumps({"status": "completed", "rounds": []}))
+    assert check_outcome(tmp_path)["status"] == "completed"
+
+
+def test_run_config_is_checked_before_anything_starts() -> None:
+    merged = resolve_run_config(REPO, ["num-server-rounds=3 codec='u2'", "model='tiny_cnn'"])
+    assert (merged["num-server-rounds"], merged["codec"], merged["model"]) == (3, "u2", "tiny_cnn")
+    for bad, message in [
+        (["nope=1"], "unknown keys"),
+        (["output-dir='/tmp/x'"], "output-dir is set by the launcher"),
+        (["codec=u2"], "invalid format"),  # strings need quotes in TOML
+        (["codec='zz9'"], "codec"),
+        (["overrides.toml"], "not a TOML file"),
+    ]:
+        with pytest.raises(LaunchUsageError, match=message):
+            resolve_run_config(REPO, bad)
+
+
+def test_cli_run_returns_2_on_usage_errors(tmp_path: Path) -> None:
+    assert cli.main(["run", "--app-dir", str(REPO), "--run-config", "nope=1"]) == 2
+    assert cli.main(["run", "--app-dir", str(tmp_path)]) == 2  # not a Flower app
+    assert cli.main(["run", "--num-supernodes", "0"]) == 2
+    assert not (REPO / "outputs" / "latest" / "nope").exists()
+
+
+_SPAWNER = """
+import signal, subprocess, sys, time
+# A grandchild in a session of its own that ignores SIGTERM, like Ray's agents.
+code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+child = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+print(child.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def test_stop_process_ends_the_process_and_its_orphaned_stubborn_children() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", _SPAWNER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        grandchild = int(proc.stdout.readline())
+        started = time.monotonic()
+        stop_process(proc, timeout=1.0)
+        assert proc.returncode is not None
+        assert time.monotonic() - started < 10
+        state = Path(f"/proc/{grandchild}/stat")
+        assert not state.exists() or state.read_text().split(") ")[1].startswith("Z")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
