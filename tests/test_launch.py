@@ -105,11 +105,12 @@ def test_run_config_is_checked_before_anything_starts() -> None:
             resolve_run_config(REPO, bad)
 
 
-def test_cli_run_returns_2_on_usage_errors(tmp_path: Path) -> None:
-    assert cli.main(["run", "--app-dir", str(REPO), "--run-config", "nope=1"]) == 2
-    assert cli.main(["run", "--app-dir", str(tmp_path)]) == 2  # not a Flower app
-    assert cli.main(["run", "--num-supernodes", "0"]) == 2
-    assert not (REPO / "outputs" / "latest" / "nope").exists()
+def test_cli_run_returns_2_on_usage_errors_and_starts_nothing(tmp_path: Path) -> None:
+    out = ["--output-root", str(tmp_path / "out")]
+    assert cli.main(["run", "--app-dir", str(REPO), *out, "--run-config", "nope=1"]) == 2
+    assert cli.main(["run", "--app-dir", str(tmp_path), *out]) == 2  # not a Flower app
+    assert cli.main(["run", "--num-supernodes", "0", *out]) == 2
+    assert not (tmp_path / "out").exists()  # checked before any folder or process
 
 
 _SPAWNER = """

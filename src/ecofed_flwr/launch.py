@@ -738,6 +738,7 @@ def run_local_federation(
     app_dir = app_dir.expanduser().resolve()
     resolve_run_config(app_dir, run_config)
     root = (output_root or app_dir / "outputs").expanduser().resolve()
+    _toml_string(str(root))  # a path flwr cannot take is a usage error, found before starting
     started = time.perf_counter()
     run_dir = _new_run_dir(root)
     flower_dir = run_dir / "flower"

@@ -38,7 +38,8 @@ def run_federation(grid: Grid, cfg: EcoFedConfig, num_nodes_hint: int = 0) -> di
     images, labels = test_set(cfg)
     # The front is frozen, so the test activations are computed once for the whole run.
     test_activations = run_front(split.front, images, cfg.front_batch_size)
-    eval_back = copy.deepcopy(split.back).to(device, memory_format=torch.channels_last)
+    eval_back = copy.deepcopy(split.back).to(device)
+    eval_back.to(memory_format=torch.channels_last)
     log(
         INFO,
         "EcoFed: %s cut %s (%s weights), activation %s, %d test samples, %.1f s set-up",
