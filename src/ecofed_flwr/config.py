@@ -31,9 +31,9 @@ class EcoFedConfig:
     dataset: str = "fashion_mnist"
     data_dir: str = ""
     partitioning: str = "iid"
-    samples_per_client: int = 0
+    samples_per_client: int = 2000
     test_samples: int = 0
-    num_server_rounds: int = 6
+    num_server_rounds: int = 3
     fraction_train: float = 0.5
     min_train_nodes: int = 2
     refresh: str = "once"
