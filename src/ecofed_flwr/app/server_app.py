@@ -70,7 +70,8 @@ def run_federation(grid: Grid, cfg: EcoFedConfig, num_nodes_hint: int = 0) -> di
         )
 
     strategy = EcoFedStrategy(
-        back=split.back,
+        # A copy: the split is cached per process and must not carry training between runs.
+        back=copy.deepcopy(split.back),
         fingerprint=split.fingerprint,
         activation_shape=split.activation_shape,
         num_classes=num_classes_of(cfg),

@@ -1,0 +1,310 @@
+"""DNN-partitioning FL simulated in one process: the round shared by vanilla and local-loss DPFL.
+
+Both baselines train the front on the devices and the back on the server, step by step, and
+average both halves every round. They differ only in what a step does (the ``step`` hook):
+vanilla DPFL sends the gradient of the activations back down, local-loss DPFL trains the
+front on a local auxiliary loss and sends nothing down.
+
+Every transfer is a Flower message built from the real tensors (:class:`~.wire.Link`) and
+recorded in a Ledger with its serialized size; the receiving side then uses the tensors it
+decodes from that message, so what is counted is what is used. Device compute runs on
+``device_threads`` threads and is timed apart from server compute (``server_threads``).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import torch
+from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from ecofed_flwr.baselines.training import LocalTraining, channels_last, torch_threads
+from ecofed_flwr.baselines.wire import Link
+from ecofed_flwr.clients import LocalData
+from ecofed_flwr.ledger import Ledger
+from ecofed_flwr.models import SplitModel
+from ecofed_flwr.protocol import ACTIVATIONS_KEY, LABELS_KEY, label_dtype
+from ecofed_flwr.trainer import evaluate_back, fedavg_states
+
+GRADIENTS_KEY = "gradients"
+FRONT_KEY = "front"
+CONFIG_KEY = "config"
+METRICS_KEY = "metrics"
+
+
+@dataclass(frozen=True)
+class SplitRoundStats:
+    """What one round of a split-learning protocol did.
+
+    Attributes
+    ----------
+    round : int
+    clients : list[str]
+        The round's sampled clients, in the order they were served.
+    samples : int
+        Training samples seen (over all clients and local epochs).
+    train_loss : float
+        Mean loss of the server's back-end on the uploaded activations.
+    device_seconds : dict[str, float]
+        Measured device compute per client (forward, backward and optimiser steps).
+    server_seconds : dict[str, float]
+        Measured server compute per client (its back-end copy's steps).
+    aggregate_seconds : float
+        Server time to average the fronts, heads and backs.
+    """
+
+    round: int
+    clients: list[str]
+    samples: int
+    train_loss: float
+    device_seconds: dict[str, float]
+    server_seconds: dict[str, float]
+    aggregate_seconds: float
+
+
+@dataclass
+class Session:
+    """One client's part of a round: its modules, optimisers, link and clocks."""
+
+    client: str
+    link: Link
+    device: dict[str, nn.Module]
+    back: nn.Module
+    device_optimizer: torch.optim.Optimizer
+    server_optimizer: torch.optim.Optimizer
+    device_threads: int
+    server_threads: int
+    device_seconds: float = 0.0
+    server_seconds: float = 0.0
+    loss_sum: float = 0.0
+    samples: int = 0
+    _started: float = field(default=0.0, repr=False)
+
+    @contextmanager
+    def device_compute(self) -> Iterator[None]:
+        """Time the block as device compute, on the device's thread count."""
+        with torch_threads(self.device_threads):
+            start = time.perf_counter()
+            try:
+                yield
+            finally:
+                self.device_seconds += time.perf_counter() - start
+
+    @contextmanager
+    def server_compute(self) -> Iterator[None]:
+        """Time the block as server compute spent on this client."""
+        with torch_threads(self.server_threads):
+            start = time.perf_counter()
+            try:
+                yield
+            finally:
+                self.server_seconds += time.perf_counter() - start
+
+
+def _state_record(module: nn.Module) -> ArrayRecord:
+    return ArrayRecord({k: v.detach().cpu() for k, v in module.state_dict().items()})
+
+
+def _tensor_record(key: str, tensor: Tensor) -> ArrayRecord:
+    return ArrayRecord({key: Array(tensor.detach().cpu().contiguous().numpy())})
+
+
+class SplitLearning(ABC):
+    """Base of the split-learning baselines: a round loop with a ``step`` hook.
+
+    Each round, for every sampled client: the server sends the device modules (front, and
+    a head where the protocol has one); the device and the server run ``step`` on every
+    local batch, each with its own copy of the modules; the device returns its modules.
+    Then fronts, heads and back copies are averaged weighted by sample count (SplitFed v1).
+
+    Parameters
+    ----------
+    split : SplitModel
+        The model and cut; its front and back are copied (made trainable), not changed.
+    training : LocalTraining
+        Optimiser, batch size and local epochs, for the device and the server alike.
+    ledger : Ledger, optional
+        Where every message's bytes are recorded (a new one by default).
+    device_threads : int (default: 1)
+        Threads for device compute (timed on one core by default).
+    server_threads : int, optional
+        Threads for server compute (default: torch's setting for the process).
+    """
+
+    name: ClassVar[str] = "split"
+    #: Whether a device waits for the server in the middle of its work (for the time model).
+    server_blocks_device: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        split: SplitModel,
+        training: LocalTraining,
+        ledger: Ledger | None = None,
+        device_threads: int = 1,
+        server_threads: int | None = None,
+    ) -> None:
+        if device_threads < 1 or (server_threads is not None and server_threads < 1):
+            raise ValueError(
+                f"thread counts must be >= 1, got {device_threads} and {server_threads}"
+            )
+        self.training = training
+        self.ledger = ledger if ledger is not None else Ledger()
+        self.device_threads = device_threads
+        self.server_threads = server_threads or torch.get_num_threads()
+        self.num_classes = split.num_classes
+        self.label_dtype = label_dtype(split.num_classes)
+        front = copy.deepcopy(split.front.layers)
+        self.device_modules: dict[str, nn.Module] = {
+            FRONT_KEY: front,
+            **self.extra_device_modules(split),
+        }
+        self.back = copy.deepcopy(split.back)
+        for module in (*self.device_modules.values(), self.back):
+            module.requires_grad_(True)
+
+    @property
+    def front(self) -> nn.Module:
+        """The global front (device half)."""
+        return self.device_modules[FRONT_KEY]
+
+    def extra_device_modules(self, split: SplitModel) -> dict[str, nn.Module]:
+        """Modules the devices train besides the front (none by default)."""
+        return {}
+
+    @abstractmethod
+    def step(self, session: Session, server_round: int, x: Tensor, y: Tensor) -> None:
+        """One local step of ``session`` on the batch ``(x, y)``, messages included."""
+
+    # ------------------------------------------------------------------ round
+
+    def train_round(self, server_round: int, clients: Mapping[str, LocalData]) -> SplitRoundStats:
+        """Train one round on ``clients`` (name to local data) and average the halves."""
+        device_states: dict[str, list[dict[str, Tensor]]] = {k: [] for k in self.device_modules}
+        back_states: list[dict[str, Tensor]] = []
+        weights: list[int] = []
+        sessions: list[Session] = []
+        for client, data in clients.items():
+            session = self._open(server_round, client)
+            labels = torch.as_tensor(np.asarray(data.labels), dtype=torch.int64)
+            for index in self.training.batches(len(labels), server_round, client):
+                self.step(session, server_round, data.images[index], labels[index])
+            received = self._close(server_round, session, len(labels))
+            for key, state in received.items():
+                device_states[key].append(state)
+            back_states.append(session.back.state_dict())
+            weights.append(len(labels))
+            sessions.append(session)
+        start = time.perf_counter()
+        if weights:
+            for key, module in self.device_modules.items():
+                module.load_state_dict(fedavg_states(device_states[key], weights))
+            self.back.load_state_dict(fedavg_states(back_states, weights))
+        aggregate_seconds = time.perf_counter() - start
+        samples = sum(s.samples for s in sessions)
+        return SplitRoundStats(
+            round=server_round,
+            clients=list(clients),
+            samples=samples,
+            train_loss=sum(s.loss_sum for s in sessions) / samples if samples else float("nan"),
+            device_seconds={s.client: s.device_seconds for s in sessions},
+            server_seconds={s.client: s.server_seconds for s in sessions},
+            aggregate_seconds=aggregate_seconds,
+        )
+
+    def _open(self, server_round: int, client: str) -> Session:
+        link = Link(self.ledger, client, f"train.{self.name}")
+        config = ConfigRecord(
+            {
+                "server-round": server_round,
+                "learning-rate": self.training.learning_rate,
+                "batch-size": self.training.batch_size,
+                "local-epochs": self.training.local_epochs,
+            }
+        )
+        message = link.down(
+            server_round,
+            {**{k: _state_record(m) for k, m in self.device_modules.items()}, CONFIG_KEY: config},
+        )
+        # The device starts from what it received, loaded into its own copy of the modules.
+        device: dict[str, nn.Module] = {}
+        for key, module in self.device_modules.items():
+            local = copy.deepcopy(module).train()
+            local.load_state_dict(message.content.array_records[key].to_torch_state_dict())
+            device[key] = local
+        back = copy.deepcopy(self.back).train()
+        params = [p for m in device.values() for p in m.parameters()]
+        return Session(
+            client=client,
+            link=link,
+            device=device,
+            back=back,
+            device_optimizer=self.training.optimizer(params),
+            server_optimizer=self.training.optimizer(back.parameters()),
+            device_threads=self.device_threads,
+            server_threads=self.server_threads,
+        )
+
+    def _close(
+        self, server_round: int, session: Session, num_examples: int
+    ) -> dict[str, dict[str, Tensor]]:
+        metrics = MetricRecord(
+            {"num-examples": num_examples, "train-seconds": session.device_seconds}
+        )
+        message = session.link.up(
+            server_round,
+            {**{k: _state_record(m) for k, m in session.device.items()}, METRICS_KEY: metrics},
+        )
+        # The server averages what it received.
+        return {k: message.content.array_records[k].to_torch_state_dict() for k in session.device}
+
+    # ------------------------------------------------------------------ helpers for steps
+
+    def upload(self, session: Session, server_round: int, activations: Tensor, y: Tensor) -> Tensor:
+        """Send fp32 activations and labels up; return the activations the server decodes."""
+        labels = ArrayRecord({"labels": Array(y.numpy().astype(self.label_dtype))})
+        message = session.link.up(
+            server_round,
+            {ACTIVATIONS_KEY: _tensor_record(ACTIVATIONS_KEY, activations), LABELS_KEY: labels},
+        )
+        arrays = message.content.array_records[ACTIVATIONS_KEY]
+        return torch.from_numpy(arrays[ACTIVATIONS_KEY].numpy())
+
+    def send_gradient(self, session: Session, server_round: int, gradient: Tensor) -> Tensor:
+        """Send the fp32 gradient of the activations down; return what the device decodes."""
+        message = session.link.down(
+            server_round, {GRADIENTS_KEY: _tensor_record(GRADIENTS_KEY, gradient)}
+        )
+        return torch.from_numpy(message.content.array_records[GRADIENTS_KEY][GRADIENTS_KEY].numpy())
+
+    def server_step(self, session: Session, activations: Tensor, y: Tensor) -> Tensor:
+        """One SGD step of the session's back copy on received activations; their gradient."""
+        with session.server_compute():
+            activations.requires_grad_(True)
+            loss = F.cross_entropy(session.back(channels_last(activations)), y)
+            session.server_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            session.server_optimizer.step()
+        session.loss_sum += float(loss.detach()) * len(y)
+        session.samples += len(y)
+        if activations.grad is None:
+            raise RuntimeError("the back-end produced no gradient for its input")
+        return activations.grad
+
+    # ------------------------------------------------------------------ evaluation
+
+    def model(self) -> nn.Module:
+        """The global model for inference: front then back (a head is only for training)."""
+        return nn.Sequential(self.front, self.back)
+
+    def evaluate(self, images: Tensor, labels: Tensor) -> tuple[float, float]:
+        """Mean cross-entropy and accuracy of the global model on ``images``."""
+        return evaluate_back(self.model(), images, labels)

@@ -1,0 +1,119 @@
+"""Device-side training shared by the baselines: optimiser settings, batches, trainable copies."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ecofed_flwr.app.task import num_classes_of
+from ecofed_flwr.config import EcoFedConfig
+from ecofed_flwr.models import SplitModel, create_split
+
+
+@dataclass(frozen=True)
+class LocalTraining:
+    """How a device (or the server, for its half) trains in one round.
+
+    Parameters
+    ----------
+    learning_rate : float (default: 0.01)
+    momentum : float (default: 0.9)
+        SGD momentum; the optimiser is new every round, so momentum is reset.
+    weight_decay : float (default: 0.0)
+    batch_size : int (default: 10)
+    local_epochs : int (default: 1)
+    seed : int (default: 0)
+        Seeds the batch order of every (round, client, epoch).
+    """
+
+    learning_rate: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    batch_size: int = 10
+    local_epochs: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.learning_rate <= 0 or not 0 <= self.momentum < 1 or self.weight_decay < 0:
+            raise ValueError(
+                "need learning_rate > 0, 0 <= momentum < 1, weight_decay >= 0; got "
+                f"{self.learning_rate}, {self.momentum}, {self.weight_decay}"
+            )
+        if self.batch_size < 1 or self.local_epochs < 1:
+            raise ValueError(
+                f"batch_size and local_epochs must be >= 1, got {self.batch_size}, "
+                f"{self.local_epochs}"
+            )
+
+    @classmethod
+    def from_config(cls, cfg: EcoFedConfig) -> LocalTraining:
+        """The optimiser settings of ``cfg`` (the same names as in the run config)."""
+        return cls(
+            learning_rate=cfg.learning_rate,
+            momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay,
+            batch_size=cfg.batch_size,
+            local_epochs=cfg.local_epochs,
+            seed=cfg.seed,
+        )
+
+    def optimizer(self, params: Iterable[nn.Parameter]) -> torch.optim.SGD:
+        """A fresh SGD optimiser over ``params``."""
+        return torch.optim.SGD(
+            params,
+            lr=self.learning_rate,
+            momentum=self.momentum,
+            weight_decay=self.weight_decay,
+        )
+
+    def batches(self, num_samples: int, server_round: int, client: str) -> Iterator[Tensor]:
+        """Index batches of every local epoch; the order depends on round, client and epoch."""
+        # A digest, not hash(): Python salts string hashes per process.
+        key = int.from_bytes(hashlib.sha256(client.encode()).digest()[:8], "big")
+        for epoch in range(self.local_epochs):
+            rng = np.random.default_rng([self.seed, server_round, key, epoch])
+            order = torch.from_numpy(rng.permutation(num_samples))
+            yield from order.split(self.batch_size)
+
+
+def initial_split(cfg: EcoFedConfig) -> SplitModel:
+    """A new split model of ``cfg``, with its initial weights.
+
+    Not the process's cached one (``ecofed_flwr.app.task.build_split``): the EcoFed server
+    trains that one's back in place, so a baseline run after an EcoFed run in the same
+    process would start from trained weights.
+    """
+    return create_split(
+        cfg.model, cfg.cut, cfg.weights, num_classes_of(cfg), cfg.input_size, cfg.seed
+    )
+
+
+def trainable_copy(module: nn.Module) -> nn.Module:
+    """A deep copy of ``module`` with every parameter trainable, in training mode."""
+    clone = copy.deepcopy(module)
+    for param in clone.parameters():
+        param.requires_grad_(True)
+    return clone.train()
+
+
+def channels_last(x: Tensor) -> Tensor:
+    """``x`` in channels-last layout when it is an image batch (faster CPU convolutions)."""
+    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with ``count`` intra-op threads (device compute is timed on one core)."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)

@@ -1,0 +1,276 @@
+"""Baselines and harness: every byte counted is a byte of the Flower messages a protocol sends."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord
+
+from ecofed_flwr.app.task import build_split
+from ecofed_flwr.baselines import (
+    Setting,
+    TimeModel,
+    client_round_ledger,
+    communication_report,
+    exchanges_per_client,
+    protocol_config,
+    purpose_nbytes,
+    run_protocol,
+)
+from ecofed_flwr.baselines.fl import full_model, model_arrays
+from ecofed_flwr.baselines.report import RoundLog
+from ecofed_flwr.baselines.training import initial_split
+from ecofed_flwr.baselines.wire import Link
+from ecofed_flwr.codec import make_codec
+from ecofed_flwr.config import EcoFedConfig
+from ecofed_flwr.ledger import BandwidthModel, Ledger
+from ecofed_flwr.models import create_split
+from ecofed_flwr.protocol import wire_nbytes
+
+ARRAY_OVERHEAD = 600  # bytes Flower adds per array (headers, ids); measured about 460
+CLIENTS, SAMPLES, BATCH = 3, 30, 10
+STEPS = math.ceil(SAMPLES / BATCH)  # per client and round
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    # The CI machine is shared: several threads per op spin on busy cores.
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
+def _record(**arrays: np.ndarray) -> ArrayRecord:
+    return ArrayRecord({k: Array(v) for k, v in arrays.items()})
+
+
+# ---------------------------------------------------------------- serialized sizes
+
+
+@pytest.mark.parametrize("n", [0, 1, 1000, 1_500_000])  # the last one spans two 5 MB chunks
+def test_an_array_record_costs_its_array_bytes_plus_a_bounded_overhead(n: int) -> None:
+    array = np.arange(n, dtype=np.float32)
+    overhead = wire_nbytes(_record(x=array)) - array.nbytes
+    assert 0 < overhead <= ARRAY_OVERHEAD
+
+
+def test_record_sizes_add_up() -> None:
+    a, b = np.arange(1000, dtype=np.float32), np.arange(7, dtype=np.int64)
+    both = wire_nbytes(_record(a=a, b=b))
+    apart = wire_nbytes(_record(a=a)) + wire_nbytes(_record(b=b)) - wire_nbytes(ArrayRecord())
+    assert abs(both - apart) <= 16  # only varint lengths of the record's envelope differ
+
+
+def test_a_message_splits_into_purposes_that_sum_to_its_wire_size() -> None:
+    ledger = Ledger()
+    link = Link(ledger, "client-0", "train.dpfl")
+    link.down(1, {"config": ConfigRecord({"server-round": 1})})
+    activations = _record(activations=np.ones((10, 16, 8, 8), np.float32))
+    labels = _record(labels=np.arange(10, dtype=np.uint8))
+    message = link.up(
+        1, {"activations": activations, "labels": labels, "metrics": MetricRecord({"n": 1})}
+    )
+    sizes = purpose_nbytes(message)
+    assert sum(sizes.values()) == wire_nbytes(message)
+    assert sizes["activations"] == wire_nbytes(activations)
+    assert sizes["labels"] == wire_nbytes(labels)
+    assert ledger.total("up") == wire_nbytes(message)
+    assert ledger.messages("up") == 1 and ledger.messages("down") == 1
+
+
+# ---------------------------------------------------------------- protocols on a tiny model
+
+
+@pytest.fixture(scope="module")
+def setting(tmp_path_factory: pytest.TempPathFactory) -> Setting:
+    config = EcoFedConfig.from_mapping(
+        {
+            "model": "tiny_cnn",
+            "cut": "block1",
+            "weights": "random",
+            "input-size": 16,
+            "dataset": "synthetic",
+            "samples-per-client": SAMPLES,
+            "test-samples": 100,
+            "num-server-rounds": 2,
+            "fraction-train": 1.0,
+            "batch-size": BATCH,
+            "learning-rate": 0.05,
+            "output-dir": str(tmp_path_factory.mktemp("harness")),
+        }
+    )
+    return Setting(config=config, num_clients=CLIENTS, engine="loopback", server_threads=1)
+
+
+@pytest.fixture(scope="module")
+def tiny() -> dict[str, object]:
+    split = create_split("tiny_cnn", "block1", "random", 10, 16)
+    state = split.full().state_dict()
+    zeros = np.zeros((BATCH, *split.activation_shape), np.float32)
+    return {
+        "shape": split.activation_shape,
+        "activations": wire_nbytes(_record(activations=zeros)),
+        "gradients": wire_nbytes(_record(gradients=zeros)),
+        "labels": wire_nbytes(_record(labels=np.zeros(BATCH, np.uint8))),
+        "model_bytes": sum(t.numel() * t.element_size() for t in state.values()),
+        "model_arrays": len(state),
+    }
+
+
+@pytest.fixture(scope="module")
+def runs(setting: Setting) -> dict[str, dict]:
+    return {name: run_protocol(name, setting) for name in ("fl", "dpfl", "lgl", "ecofed-paper")}
+
+
+def test_every_protocol_completes_and_writes_its_results(runs: dict[str, dict]) -> None:
+    for name, doc in runs.items():
+        assert [r["round"] for r in doc["rounds"]] == [1, 2], name
+        assert doc["final_accuracy"] is not None
+        assert Path(doc["config"]["output-dir"], "protocol.json").is_file()
+        # Every byte in the rounds is in the ledger, and the other way round.
+        assert sum(r["bytes_up"] + r["bytes_down"] for r in doc["rounds"]) == doc["totals"]["bytes"]
+        assert doc["totals"]["bytes"] == sum(r["nbytes"] for r in doc["ledger"])
+
+
+def test_dpfl_sends_activations_up_and_gradients_down_every_step(
+    runs: dict[str, dict], tiny: dict
+) -> None:
+    steps = CLIENTS * STEPS
+    for r in runs["dpfl"]["rounds"]:
+        assert r["bytes"]["up_activations"] == steps * tiny["activations"]
+        assert r["bytes"]["up_labels"] == steps * tiny["labels"]
+        assert r["bytes"]["down_gradients"] == steps * tiny["gradients"]
+        # Per client: the weights down, then one reply per step, then the weights up.
+        assert r["messages_up"] == r["messages_down"] == CLIENTS * (STEPS + 1)
+        assert r["bytes"]["up_weights"] > 0 and r["bytes"]["down_weights"] > 0
+        assert r["device_seconds_max"] > 0 and r["server_seconds"] > 0
+
+
+def test_local_loss_dpfl_sends_no_gradient(runs: dict[str, dict], tiny: dict) -> None:
+    for r in runs["lgl"]["rounds"]:
+        assert r["bytes"]["down_gradients"] == 0
+        assert r["bytes"]["up_activations"] == CLIENTS * STEPS * tiny["activations"]
+        assert r["messages_down"] == CLIENTS  # the weights, once per client
+        assert r["messages_up"] == CLIENTS * (STEPS + 1)
+
+
+def test_fl_moves_the_whole_model_each_way_per_client(runs: dict[str, dict], tiny: dict) -> None:
+    # Round 1 sends the initial model: exactly its ArrayRecord, once per client.
+    initial = full_model(create_split("tiny_cnn", "block1", "random", 10, 16))
+    first = runs["fl"]["rounds"][0]
+    assert first["bytes"]["down_weights"] == CLIENTS * wire_nbytes(model_arrays(initial))
+    # Afterwards the values change, the sizes hardly: the weights plus headers per array
+    # (less a few hundred bytes where equal BatchNorm counters are sent once).
+    low = CLIENTS * (tiny["model_bytes"] - 2 * ARRAY_OVERHEAD)
+    high = CLIENTS * (tiny["model_bytes"] + ARRAY_OVERHEAD * tiny["model_arrays"])
+    for r in runs["fl"]["rounds"]:
+        for direction in ("up", "down"):
+            assert low <= r["bytes"][f"{direction}_weights"] <= high, (direction, r)
+            assert r[f"messages_{direction}"] == CLIENTS
+        assert r["bytes"]["up_activations"] == r["bytes"]["down_gradients"] == 0
+        assert len(r["device_seconds"]) == CLIENTS
+
+
+def test_ecofed_refreshes_then_replays_for_free(runs: dict[str, dict], tiny: dict) -> None:
+    refresh, replay = runs["ecofed-paper"]["rounds"]
+    codes = make_codec("paper").encoded_nbytes(SAMPLES, tiny["shape"])
+    assert refresh["refresh"] and refresh["samples_uploaded"] == CLIENTS * SAMPLES
+    assert 0 < refresh["bytes"]["up_activations"] - CLIENTS * codes <= CLIENTS * 2 * ARRAY_OVERHEAD
+    assert not replay["refresh"] and replay["train_samples"] > 0
+    assert replay["bytes_up"] == replay["bytes_down"] == replay["messages_up"] == 0
+    for r in (refresh, replay):
+        # The grid's count of what Flower carried equals the strategy's own ledger.
+        assert (r["bytes_up"], r["bytes_down"]) == (
+            r["strategy_bytes_up"],
+            r["strategy_bytes_down"],
+        )
+
+
+# ---------------------------------------------------------------- one client round, scaled
+
+
+def test_client_round_and_run_totals_follow_the_refresh_schedule() -> None:
+    cfg = EcoFedConfig.from_mapping(
+        {"model": "tiny_cnn", "cut": "block1", "weights": "random", "input-size": 16}
+    )
+    paper = protocol_config("ecofed-paper", cfg)
+    ledger = client_round_ledger("ecofed-paper", paper, 40)
+    assert ledger.total("up", "activations") >= make_codec("paper").encoded_nbytes(40, (16, 8, 8))
+    assert ledger.messages("up") == ledger.messages("down") == 1
+    assert exchanges_per_client("ecofed-paper", paper, 500, 20, 100) == 50  # 250 rounds x 20%
+    assert (
+        exchanges_per_client("ecofed-best", protocol_config("ecofed-best", cfg), 500, 20, 100) == 1
+    )
+    assert exchanges_per_client("fl", cfg, 500, 20, 100) == 100
+    report = communication_report(
+        cfg,
+        ("fl", "ecofed-paper"),
+        num_clients=4,
+        samples_per_client=40,
+        clients_per_round=2,
+        rounds=3,
+    )
+    expected = ledger.total() * 4 * 1  # rounds 1 and 3 refresh, each client sampled half the time
+    assert report["total_bytes"]["ecofed-paper"] == pytest.approx(expected)
+    assert report["ratio_fl_to_ecofed_paper"] == pytest.approx(
+        report["bytes_per_client_round"]["fl"] / report["bytes_per_client_round"]["ecofed-paper"]
+    )
+
+
+# ---------------------------------------------------------------- estimated time
+
+
+def test_time_model_adds_slowed_device_compute_transfers_and_server_time() -> None:
+    ledger = Ledger()
+    ledger.add(1, "a", "up", "activations", 1_250_000)  # 1 s at 10 Mbit/s
+    ledger.add(1, "a", "down", "control", 0)
+    ledger.add(1, "b", "up", "activations", 125_000)
+    model = TimeModel(BandwidthModel(10, 50, 0.05), device_slowdown=10)
+    log = RoundLog(
+        1, 0.5, 1.0, device_seconds={"a": 0.1, "b": 0.5}, server_seconds=2.0, wall_seconds=0
+    )
+    estimate = model.round_seconds(ledger, log)
+    # a: 10 x 0.1 + 1 s + 2 x 0.05 s latency = 2.1; b: 5 + 0.1 + 0.05 = 5.15 (critical)
+    assert estimate["estimated_seconds"] == pytest.approx(5.15 + 2.0)
+    assert estimate["estimated_device_seconds"] == pytest.approx(5.0)
+    blocking = RoundLog(1, 0.5, 1.0, {"a": 0.1}, 0.0, 0, blocking_server_seconds={"a": 9.0})
+    assert model.round_seconds(ledger, blocking)["estimated_seconds"] == pytest.approx(11.1)
+
+
+# ---------------------------------------------------------------- through Flower's engine
+
+
+def test_fl_through_flower_simulation_counts_what_flower_carries(
+    setting: Setting, runs: dict[str, dict], tiny: dict
+) -> None:
+    simulated = replace(
+        setting,
+        config=protocol_config("fl", setting.config, {"num-server-rounds": 1}),
+        engine="simulation",
+        num_clients=2,
+    )
+    doc = run_protocol("fl", simulated)
+    (r,) = doc["rounds"]
+    initial = full_model(create_split("tiny_cnn", "block1", "random", 10, 16))
+    assert r["bytes"]["down_weights"] == 2 * wire_nbytes(model_arrays(initial))
+    assert r["messages_up"] == r["messages_down"] == 2
+    # Only the metadata differs from the in-process run (ids that Flower's engine assigns).
+    loopback = runs["fl"]["rounds"][0]
+    per_client = (r["bytes_down"] / 2, loopback["bytes_down"] / CLIENTS)
+    assert abs(per_client[0] - per_client[1]) <= 200
+
+
+def test_runs_in_one_process_all_start_from_the_same_weights(
+    setting: Setting, runs: dict[str, dict]
+) -> None:
+    # The EcoFed server trains the process's cached back in place; the harness restores it.
+    cached = build_split(setting.config).back.state_dict()
+    initial = initial_split(setting.config).back.state_dict()
+    assert all(torch.equal(cached[k].cpu(), initial[k]) for k in initial)
