@@ -59,6 +59,7 @@ def plot_accuracy(doc: dict[str, Any], path: str | Path, title: str = "") -> Pat
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     rounds = [r for r in doc["rounds"] if r.get("accuracy") is not None]
     xs = [r["round"] for r in rounds]
@@ -71,6 +72,7 @@ def plot_accuracy(doc: dict[str, Any], path: str | Path, title: str = "") -> Pat
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     left.plot(xs, acc, marker="o")
     left.set_xlabel("round")
+    left.xaxis.set_major_locator(MaxNLocator(integer=True))
     left.set_ylabel("test accuracy (%)")
     left.set_title("accuracy per round")
     right.plot(cumulative, acc, marker="o", color="tab:green")
