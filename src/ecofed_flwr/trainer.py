@@ -17,6 +17,21 @@ from ecofed_flwr.buffer import ReplayBuffer
 TRAINER_MODES = ("copies", "pooled")
 
 
+def check_sgd_settings(
+    learning_rate: float, momentum: float, weight_decay: float, batch_size: int, local_epochs: int
+) -> None:
+    """Raise ValueError naming the SGD setting that is out of range."""
+    if learning_rate <= 0 or not 0 <= momentum < 1 or weight_decay < 0:
+        raise ValueError(
+            "need learning_rate > 0, 0 <= momentum < 1, weight_decay >= 0; got "
+            f"{learning_rate}, {momentum}, {weight_decay}"
+        )
+    if batch_size < 1 or local_epochs < 1:
+        raise ValueError(
+            f"batch_size and local_epochs must be >= 1, got {batch_size}, {local_epochs}"
+        )
+
+
 @dataclass(frozen=True)
 class TrainerConfig:
     """Settings of the server-side back-end training.
@@ -55,16 +70,9 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         if self.mode not in TRAINER_MODES:
             raise ValueError(f"trainer mode must be one of {TRAINER_MODES}, got {self.mode!r}")
-        if self.learning_rate <= 0 or not 0 <= self.momentum < 1 or self.weight_decay < 0:
-            raise ValueError(
-                "need learning_rate > 0, 0 <= momentum < 1, weight_decay >= 0; got "
-                f"{self.learning_rate}, {self.momentum}, {self.weight_decay}"
-            )
-        if self.batch_size < 1 or self.local_epochs < 1:
-            raise ValueError(
-                f"batch_size and local_epochs must be >= 1, got {self.batch_size}, "
-                f"{self.local_epochs}"
-            )
+        check_sgd_settings(
+            self.learning_rate, self.momentum, self.weight_decay, self.batch_size, self.local_epochs
+        )
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from ecofed_flwr.app.task import num_classes_of
 from ecofed_flwr.config import EcoFedConfig
 from ecofed_flwr.models import SplitModel, create_split
+from ecofed_flwr.trainer import check_sgd_settings
 
 
 @dataclass(frozen=True)
@@ -41,16 +42,9 @@ class LocalTraining:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.learning_rate <= 0 or not 0 <= self.momentum < 1 or self.weight_decay < 0:
-            raise ValueError(
-                "need learning_rate > 0, 0 <= momentum < 1, weight_decay >= 0; got "
-                f"{self.learning_rate}, {self.momentum}, {self.weight_decay}"
-            )
-        if self.batch_size < 1 or self.local_epochs < 1:
-            raise ValueError(
-                f"batch_size and local_epochs must be >= 1, got {self.batch_size}, "
-                f"{self.local_epochs}"
-            )
+        check_sgd_settings(
+            self.learning_rate, self.momentum, self.weight_decay, self.batch_size, self.local_epochs
+        )
 
     @classmethod
     def from_config(cls, cfg: EcoFedConfig) -> LocalTraining:
