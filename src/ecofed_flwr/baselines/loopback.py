@@ -14,15 +14,20 @@ from collections.abc import Iterable
 from flwr.app import Context, Error, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.common.constant import SUPERLINK_NODE_ID
-from flwr.serverapp import Grid, ServerApp
-from flwr.supercore.run import Run
+from flwr.serverapp import ServerApp
 
-from ecofed_flwr.baselines.wire import OFFLINE_RUN_ID, as_pushed, node_id_for, task_identity
+from ecofed_flwr.baselines.wire import (
+    OFFLINE_RUN_ID,
+    OfflineGrid,
+    as_pushed,
+    node_id_for,
+    task_identity,
+)
 
 CLIENT_ERROR_CODE = 1  # what a SuperNode reports when a ClientApp raises
 
 
-class LoopbackGrid(Grid):
+class LoopbackGrid(OfflineGrid):
     """A Grid whose nodes are one in-process ClientApp, called once per message.
 
     Parameters
@@ -48,26 +53,7 @@ class LoopbackGrid(Grid):
             for i in range(num_nodes)
         }
         self._replies: dict[str, Message] = {}
-
-    def set_run(self, run: Run) -> None:
-        raise RuntimeError("a LoopbackGrid runs outside any Flower run")
-
-    @property
-    def run(self) -> Run:
-        raise RuntimeError("a LoopbackGrid runs outside any Flower run")
-
-    def create_message(
-        self,
-        content: RecordDict,
-        message_type: str,
-        dst_node_id: int,
-        group_id: str,
-        ttl: float | None = None,
-    ) -> Message:
-        return Message(content, dst_node_id, message_type, ttl=ttl, group_id=group_id)
-
-    def get_node_ids(self) -> Iterable[int]:
-        return list(self.contexts)
+        super().__init__(self.contexts)
 
     def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
         ids = []

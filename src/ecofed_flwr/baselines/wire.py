@@ -322,11 +322,11 @@ class OfflineGrid(Grid):
         self.node_ids = list(node_ids)
 
     def set_run(self, run: Run) -> None:
-        raise RuntimeError("an OfflineGrid belongs to no run")
+        raise RuntimeError("this Grid runs outside any Flower run")
 
     @property
     def run(self) -> Run:
-        raise RuntimeError("an OfflineGrid belongs to no run")
+        raise RuntimeError("this Grid runs outside any Flower run")
 
     def create_message(
         self,
