@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,6 +72,12 @@ class TrainerConfig:
             raise ValueError(f"trainer mode must be one of {TRAINER_MODES}, got {self.mode!r}")
         check_sgd_settings(
             self.learning_rate, self.momentum, self.weight_decay, self.batch_size, self.local_epochs
+        )
+
+    def optimizer(self, params: Iterable[nn.Parameter]) -> torch.optim.SGD:
+        """A fresh SGD optimiser over ``params`` with these settings."""
+        return torch.optim.SGD(
+            params, lr=self.learning_rate, momentum=self.momentum, weight_decay=self.weight_decay
         )
 
 
@@ -169,12 +175,7 @@ class BackTrainer:
     ) -> tuple[float, int, int]:
         cfg = self.config
         # A fresh optimiser each call: momentum is reset every round, as in the paper.
-        optimizer = torch.optim.SGD(
-            model.parameters(),
-            lr=cfg.learning_rate,
-            momentum=cfg.momentum,
-            weight_decay=cfg.weight_decay,
-        )
+        optimizer = cfg.optimizer(model.parameters())
         model.train()
         loss_sum, samples, steps = 0.0, 0, 0
         for _ in range(cfg.local_epochs):

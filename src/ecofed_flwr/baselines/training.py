@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -15,57 +16,22 @@ from torch import Tensor, nn
 from ecofed_flwr.app.task import num_classes_of
 from ecofed_flwr.config import EcoFedConfig
 from ecofed_flwr.models import SplitModel, create_split
-from ecofed_flwr.trainer import check_sgd_settings
+from ecofed_flwr.trainer import TrainerConfig
 
 
 @dataclass(frozen=True)
-class LocalTraining:
+class LocalTraining(TrainerConfig):
     """How a device (or the server, for its half) trains in one round.
 
-    Parameters
-    ----------
-    learning_rate : float (default: 0.01)
-    momentum : float (default: 0.9)
-        SGD momentum; the optimiser is new every round, so momentum is reset.
-    weight_decay : float (default: 0.0)
-    batch_size : int (default: 10)
-    local_epochs : int (default: 1)
-    seed : int (default: 0)
-        Seeds the batch order of every (round, client, epoch).
+    The SGD settings of :class:`~ecofed_flwr.trainer.TrainerConfig` (same names, defaults
+    and checks; ``mode``, ``device`` and ``channels_last`` are not used here), plus the
+    per-client batch order of the baselines.
     """
-
-    learning_rate: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    batch_size: int = 10
-    local_epochs: int = 1
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        check_sgd_settings(
-            self.learning_rate, self.momentum, self.weight_decay, self.batch_size, self.local_epochs
-        )
 
     @classmethod
     def from_config(cls, cfg: EcoFedConfig) -> LocalTraining:
         """The optimiser settings of ``cfg`` (the same names as in the run config)."""
-        return cls(
-            learning_rate=cfg.learning_rate,
-            momentum=cfg.momentum,
-            weight_decay=cfg.weight_decay,
-            batch_size=cfg.batch_size,
-            local_epochs=cfg.local_epochs,
-            seed=cfg.seed,
-        )
-
-    def optimizer(self, params: Iterable[nn.Parameter]) -> torch.optim.SGD:
-        """A fresh SGD optimiser over ``params``."""
-        return torch.optim.SGD(
-            params,
-            lr=self.learning_rate,
-            momentum=self.momentum,
-            weight_decay=self.weight_decay,
-        )
+        return cls(**dataclasses.asdict(cfg.trainer_config()))
 
     def batches(self, num_samples: int, server_round: int, client: str) -> Iterator[Tensor]:
         """Index batches of every local epoch; the order depends on round, client and epoch."""
