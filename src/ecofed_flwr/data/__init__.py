@@ -1,21 +1,22 @@
 """Data for ecofed-flwr: loaders, client partitions and model input preparation.
 
-Offline defaults are Fashion-MNIST from local idx files and a learnable synthetic set;
-Hugging Face data sets load through ``datasets`` when the Hub (or a cache) is available.
+Offline defaults are Fashion-MNIST from local idx files and a learnable synthetic set. A
+user's own data loads from an ``.npz`` archive, a folder of images per class, or torchvision
+files already on disk; Hugging Face data sets load through ``datasets`` when the Hub (or a
+cache) is available. :func:`load_dataset` resolves all of them from one name.
 Importing this package does not import Flower, ``datasets`` or torch's heavier parts
 beyond ``torch`` itself (used by :func:`prepare_images`).
 """
 
 from __future__ import annotations
 
+from .arrays import to_class_labels, to_uint8_images
 from .datasets import (
-    DATASET_NAMES,
     DEFAULT_FASHION_MNIST_DIR,
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_DIR_ENV,
     ArrayDataset,
     fashion_mnist_dir,
-    load_dataset,
     load_fashion_mnist,
     load_hf_dataset,
     make_synthetic,
@@ -23,6 +24,7 @@ from .datasets import (
     read_idx_labels,
 )
 from .errors import DataError
+from .local_files import IMAGE_SUFFIXES, NPZ_KEYS, load_image_folder, load_npz
 from .partition import (
     DEFAULT_ALPHA,
     DEFAULT_CLASSES_PER_PARTITION,
@@ -31,27 +33,41 @@ from .partition import (
     partition_indices,
     train_test_split_indices,
 )
+from .sources import DATA_SOURCES, DATASET_NAMES, DataRequest, DataSource, load_dataset
+from .torchvision_sets import TORCHVISION_SETS, TorchvisionSet, load_torchvision
 from .transforms import prepare_images
 
 __all__ = [
     "DATASET_NAMES",
+    "DATA_SOURCES",
     "DEFAULT_ALPHA",
     "DEFAULT_CLASSES_PER_PARTITION",
     "DEFAULT_FASHION_MNIST_DIR",
     "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_DIR_ENV",
+    "IMAGE_SUFFIXES",
+    "NPZ_KEYS",
     "PARTITIONINGS",
+    "TORCHVISION_SETS",
     "ArrayDataset",
     "DataError",
+    "DataRequest",
+    "DataSource",
+    "TorchvisionSet",
     "fashion_mnist_dir",
     "load_dataset",
     "load_fashion_mnist",
     "load_hf_dataset",
+    "load_image_folder",
+    "load_npz",
+    "load_torchvision",
     "make_synthetic",
     "parse_partitioning",
     "partition_indices",
     "prepare_images",
     "read_idx_images",
     "read_idx_labels",
+    "to_class_labels",
+    "to_uint8_images",
     "train_test_split_indices",
 ]

@@ -23,18 +23,17 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from .arrays import to_uint8_images
 from .errors import DataError
 
 __all__ = [
     "DEFAULT_FASHION_MNIST_DIR",
     "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_DIR_ENV",
-    "DATASET_NAMES",
     "ArrayDataset",
     "load_fashion_mnist",
     "make_synthetic",
     "load_hf_dataset",
-    "load_dataset",
     "read_idx_images",
     "read_idx_labels",
     "fashion_mnist_dir",
@@ -54,7 +53,6 @@ FASHION_MNIST_CLASSES = (
     "Bag",
     "Ankle boot",
 )
-DATASET_NAMES = ("fashion_mnist", "fashion-mnist", "synthetic", "hf:<hub name>")
 
 _IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 _IDX_LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
@@ -90,8 +88,9 @@ class ArrayDataset:
 
     Notes
     -----
-    Arrays returned by :func:`load_fashion_mnist` are read-only because they are shared by a
-    cache; :meth:`subset` returns writable copies.
+    Images returned by :func:`load_fashion_mnist` are read-only because they are shared by a
+    cache; labels are always writable (read-only ones are copied); :meth:`subset` returns
+    writable copies of both.
     """
 
     images: np.ndarray
@@ -114,8 +113,11 @@ class ArrayDataset:
                 f"{self.name}: labels must be a 1-D integer array, got dtype {labels.dtype} "
                 f"and shape {labels.shape}"
             )
-        if labels.dtype != np.int64:
-            object.__setattr__(self, "labels", labels.astype(np.int64))
+        if labels.dtype != np.int64 or not labels.flags.writeable:
+            # A cached, read-only label array would make torch.from_numpy warn downstream;
+            # labels are small, so every data set gets its own writable int64 copy.
+            labels = labels.astype(np.int64)
+            object.__setattr__(self, "labels", labels)
         if len(labels) != len(images):
             raise DataError(f"{self.name}: {len(images)} images but {len(labels)} labels")
         num_classes = self.num_classes
@@ -547,21 +549,7 @@ def _to_uint8_image_batch(batch: Any, name: str, key: str) -> np.ndarray:
             f"{name}: images in column {key!r} have different shapes {sorted(shapes)[:4]}; "
             "only fixed-size images are supported"
         )
-    out = np.stack(arrs)
-    if out.dtype != np.uint8:
-        if not np.issubdtype(out.dtype, np.integer) or out.min() < 0 or out.max() > 255:
-            raise DataError(
-                f"{name}: column {key!r} holds {out.dtype} values outside 0..255; "
-                "expected 8-bit images"
-            )
-        out = out.astype(np.uint8)
-    if out.ndim == 4 and out.shape[-1] == 1:
-        out = out[..., 0]
-    elif out.ndim == 4 and out.shape[-1] == 4:
-        out = out[..., :3]  # RGBA: the alpha channel carries no class information
-    if out.ndim not in (3, 4):
-        raise DataError(f"{name}: column {key!r} gives image batches of shape {out.shape}")
-    return out
+    return to_uint8_images(np.stack(arrs), f"{name}: column {key!r}")
 
 
 def _hf_to_array_dataset(
@@ -676,83 +664,3 @@ def load_hf_dataset(
     if not isinstance(ds, hf_datasets.Dataset):
         raise DataError(f"{name!r} split {split!r} did not give a single Dataset ({type(ds)})")
     return _hf_to_array_dataset(ds, f"hf:{name}:{split}", image_key, label_key)
-
-
-# --------------------------------------------------------------------------- dispatcher
-
-
-def _subset_indices(labels: np.ndarray, num_samples: int, seed: int) -> np.ndarray:
-    """Class-stratified random subset: per-class quotas by largest remainder, seeded."""
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
-    classes, counts = np.unique(labels, return_counts=True)
-    exact = counts * (num_samples / len(labels))
-    quota = np.floor(exact).astype(np.int64)
-    short = num_samples - int(quota.sum())
-    if short:
-        # Ties broken by a seeded draw so no class is always favoured.
-        order = np.lexsort((rng.random(len(classes)), -(exact - quota)))
-        quota[order[:short]] += 1
-    picked = [
-        rng.choice(np.flatnonzero(labels == cls), size=int(q), replace=False)
-        for cls, q in zip(classes, quota, strict=True)
-        if q
-    ]
-    return np.sort(np.concatenate(picked)).astype(np.int64)
-
-
-def load_dataset(
-    name: str,
-    split: str = "train",
-    data_dir: str | Path | None = None,
-    num_samples: int | None = None,
-    seed: int = 0,
-) -> ArrayDataset:
-    """Load a data set by name.
-
-    Parameters
-    ----------
-    name : str
-        ``"fashion_mnist"`` (alias ``"fashion-mnist"``), ``"synthetic"`` or
-        ``"hf:<hub name>"`` (e.g. ``"hf:uoft-cs/cifar10"``).
-    split : str, default "train"
-        Split to load.
-    data_dir : str or pathlib.Path, optional
-        Fashion-MNIST folder (ignored by the other sources).
-    num_samples : int, optional
-        For ``"synthetic"``, the number of samples to generate (default 2000 for train,
-        500 otherwise). For the others, keep a class-stratified random subset of this size,
-        deterministic for ``seed``, in original order.
-    seed : int, default 0
-        Seed of the synthetic data or of the subset.
-
-    Returns
-    -------
-    ArrayDataset
-
-    Raises
-    ------
-    DataError
-        For an unknown name (the message lists valid names), a bad ``num_samples`` or any
-        loader error.
-    """
-    if not isinstance(name, str):
-        raise DataError(f"data set name must be a string, got {name!r}")
-    if num_samples is not None:
-        _check_int("num_samples", num_samples, 1)
-    seed = _check_int("seed", seed, 0)
-    key = name.strip()
-    lowered = key.lower()
-    if lowered == "synthetic":
-        n = num_samples if num_samples is not None else _SYNTHETIC_DEFAULT_SIZES.get(split, 500)
-        return make_synthetic(n, seed=seed, split=split)
-    if lowered in ("fashion_mnist", "fashion-mnist"):
-        data = load_fashion_mnist(split, data_dir=data_dir)
-    elif lowered.startswith("hf:"):
-        data = load_hf_dataset(key[3:], split=split)
-    else:
-        raise DataError(f"unknown data set {name!r}; valid names: {', '.join(DATASET_NAMES)}")
-    if num_samples is None or num_samples == len(data):
-        return data
-    if num_samples > len(data):
-        raise DataError(f"num_samples={num_samples} exceeds the {len(data)} samples of {data.name}")
-    return data.subset(_subset_indices(data.labels, num_samples, seed))
