@@ -44,9 +44,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_DECOMPRESSED_BYTES",
+    "ArraySpec",
     "Codec",
     "CodecError",
     "EncodedBatch",
+    "PayloadValueError",
     "decode_any",
     "list_codecs",
     "make_codec",
@@ -84,6 +86,34 @@ class CodecError(ValueError):
 
     The message says what was expected and what arrived.
     """
+
+
+class PayloadValueError(CodecError):
+    """Raised when a well-formed payload holds values outside the codec's range.
+
+    Codes the encoder never produces (``paper`` -128, non-finite ``fp*`` codes), scales that
+    are not finite and positive, non-finite offsets, or decoded values beyond a stated bound.
+    """
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """What one payload array must look like, known before any of its bytes are read.
+
+    Parameters
+    ----------
+    dtype
+        Its exact dtype.
+    shape
+        Its exact shape; ``None`` for a 1-D array of any length up to ``max_nbytes`` (the zstd
+        frame, whose compressed length is not known in advance).
+    max_nbytes
+        Upper bound on its ``nbytes``.
+    """
+
+    dtype: np.dtype[Any]
+    shape: tuple[int, ...] | None
+    max_nbytes: int
 
 
 @dataclass(frozen=True)
@@ -198,6 +228,15 @@ class _Layout:
     @property
     def stat_nbytes(self) -> int:
         return math.prod(self.stat_shape) * 4
+
+
+def _zstd_frame_bound(raw_nbytes: int) -> int:
+    """Largest zstd frame (header and checksum included) a compressor emits for ``raw_nbytes``.
+
+    libzstd's ``ZSTD_COMPRESSBOUND`` plus a margin for the frame header and checksum.
+    """
+    small = ((128 << 10) - raw_nbytes) >> 11 if raw_nbytes < (128 << 10) else 0
+    return raw_nbytes + (raw_nbytes >> 8) + small + 32
 
 
 # --------------------------------------------------------------------------------------------
@@ -448,6 +487,37 @@ class Codec:
         lay = self._layout(int(num_samples), shape)
         return lay.code_nbytes + len(self._stat_names()) * lay.stat_nbytes
 
+    def array_specs(self, num_samples: int, sample_shape: tuple[int, ...]) -> dict[str, ArraySpec]:
+        """The arrays a payload of this codec (its :attr:`name` form) holds, by key.
+
+        A receiver checks declared dtypes and shapes against these before reading any bytes.
+
+        Parameters
+        ----------
+        num_samples
+            Number of samples ``N`` in the batch.
+        sample_shape
+            Shape of one sample.
+
+        Returns
+        -------
+        dict[str, ArraySpec]
+            ``codes`` (or ``codes_zstd`` for zstd codecs, bounded by the worst-case frame size
+            of the packed codes) and, for quantizers, ``scales`` (and ``offsets``).
+        """
+        if not _is_int(num_samples) or num_samples < 1:
+            raise CodecError(f"array_specs: expected num_samples >= 1, got {num_samples!r}")
+        lay = self._layout(int(num_samples), _meta_shape({"sample_shape": list(sample_shape)}))
+        specs: dict[str, ArraySpec] = {}
+        if self.zstd_level is None:
+            specs["codes"] = ArraySpec(lay.code_dtype, lay.code_shape, lay.code_nbytes)
+        else:
+            bound = _zstd_frame_bound(lay.code_nbytes)
+            specs["codes_zstd"] = ArraySpec(np.dtype(np.uint8), None, bound)
+        for key in self._stat_names():
+            specs[key] = ArraySpec(np.dtype(np.float32), lay.stat_shape, lay.stat_nbytes)
+        return dict(sorted(specs.items()))
+
     # ---------------------------------------------------------------- encode
 
     def encode(self, x: np.ndarray | torch.Tensor) -> EncodedBatch:
@@ -568,8 +638,14 @@ class Codec:
             names[self._plain_name] = False  # a batch passed through without_lossless
         return names
 
-    def _check(self, batch: EncodedBatch) -> tuple[_Layout, np.ndarray, dict[str, np.ndarray]]:
-        """Validate ``batch`` fully; return its layout, (decompressed) codes and statistics."""
+    def _check(
+        self, batch: EncodedBatch, max_abs_value: float | None = None
+    ) -> tuple[_Layout, np.ndarray, dict[str, np.ndarray]]:
+        """Validate ``batch``; return its layout, (decompressed) codes and statistics.
+
+        With ``max_abs_value`` the statistics are also checked against that bound (before any
+        decompression); code values are checked by the caller.
+        """
         if not isinstance(batch, EncodedBatch):
             raise CodecError(f"expected an EncodedBatch, got {type(batch).__name__}")
         meta, arrays = batch.meta, batch.arrays
@@ -608,7 +684,7 @@ class Codec:
         for key in self._stat_names():
             stats[key] = _check_array(arrays[key], key, np.dtype(np.float32), lay.stat_shape)
         if stats:
-            self._check_stats(stats, lay)
+            self._check_stats(stats, lay, max_abs_value)
 
         if zstd:
             codes = self._decompress(arrays["codes_zstd"], meta, lay)
@@ -616,27 +692,58 @@ class Codec:
             codes = _check_array(arrays["codes"], "codes", lay.code_dtype, lay.code_shape)
         return lay, codes, stats
 
-    def _check_stats(self, stats: dict[str, np.ndarray], lay: _Layout) -> None:
-        # Checked in float32, the precision decode computes in: if offset + qmax * scale stays
-        # finite there, every decoded value does (rounding is monotone), so no inf can appear.
+    def _check_stats(
+        self, stats: dict[str, np.ndarray], lay: _Layout, max_abs_value: float | None = None
+    ) -> None:
+        # Computed in float32 exactly as decode computes (code * scale, then + offset): rounding
+        # is monotone, so the decoded values of a group lie between its lowest and its highest
+        # code's values, and checking those two bounds every value decode can produce.
         scale = stats["scales"]
         if not ((scale > 0) & (scale <= _F32_MAX)).all():
             bad = scale[~((scale > 0) & (scale <= _F32_MAX))].ravel()[0]
-            raise CodecError(f"arrays['scales']: expected finite values > 0, got {bad!r}")
+            raise PayloadValueError(f"arrays['scales']: expected finite values > 0, got {bad!r}")
         qmax = np.float32((1 << self.bits) - 1 if "offsets" in stats else _PAPER_QMAX)
+        ends: tuple[np.ndarray, ...]
         if "offsets" in stats:
             offset = stats["offsets"]
             if not np.isfinite(offset).all():
-                raise CodecError("arrays['offsets']: expected finite values, got NaN or inf")
+                raise PayloadValueError("arrays['offsets']: expected finite values, got NaN or inf")
             with np.errstate(over="ignore"):
                 top = offset + scale * qmax
+            ends = (offset, top)
         else:
             with np.errstate(over="ignore"):
                 top = scale * qmax
+            ends = (top,)  # paper is symmetric: -top is the lowest decoded value
         if not np.isfinite(top).all():
-            raise CodecError(
+            raise PayloadValueError(
                 "arrays['scales']: expected decoded values within float32 range, got "
                 "offset + max code * scale beyond it"
+            )
+        if max_abs_value is not None:
+            worst = max(float(np.abs(end).max()) for end in ends)
+            if worst > max_abs_value:
+                raise PayloadValueError(
+                    f"arrays['scales'/'offsets']: expected decoded values with |value| <= "
+                    f"{max_abs_value:g}, got statistics that decode to |value| up to {worst:g}"
+                )
+
+    def _check_codes(self, codes: np.ndarray, max_abs_value: float) -> None:
+        """Check every code: ``fp*`` finite and within ``max_abs_value``, ``paper`` != -128."""
+        if self.scheme in _FLOAT_BASES:
+            if not np.isfinite(codes).all():
+                raise PayloadValueError(
+                    f"arrays['codes'] ({self.scheme}): expected finite values, got NaN or inf"
+                )
+            worst = float(np.abs(codes).max())
+            if worst > max_abs_value:
+                raise PayloadValueError(
+                    f"arrays['codes'] ({self.scheme}): expected |value| <= {max_abs_value:g}, "
+                    f"got {worst:g}"
+                )
+        elif self.scheme == "paper" and (codes == -128).any():
+            raise PayloadValueError(
+                "arrays['codes'] (paper): expected codes in [-127, 127], got -128"
             )
 
     def _decompress(self, data: np.ndarray, meta: dict[str, MetaValue], lay: _Layout) -> np.ndarray:
@@ -653,6 +760,12 @@ class Codec:
             raise CodecError(
                 f"meta['zstd_raw_nbytes']: expected at most {MAX_DECOMPRESSED_BYTES}, got {raw_n}"
             )
+        bound = _zstd_frame_bound(raw_n)
+        if data.size > bound:
+            raise CodecError(
+                f"arrays['codes_zstd']: expected a frame of at most {bound} bytes for {raw_n} "
+                f"raw bytes, got {data.size}"
+            )
         blob = np.ascontiguousarray(data).tobytes()
         try:
             params = zstandard.get_frame_parameters(blob)
@@ -664,42 +777,59 @@ class Codec:
                 f"says {params.content_size}"
             )
         try:
-            # A decompression object rather than the one-shot API: the latter silently ignores
-            # bytes after the frame (garbage or a second frame), which must be rejected.
-            dobj = zstandard.ZstdDecompressor().decompressobj()
-            raw = dobj.decompress(blob)
+            # One shot into a buffer of exactly the header's content size (checked above to be
+            # the layout's size): a frame whose blocks produce more fails instead of growing
+            # memory, and allow_extra_data=False refuses bytes after the frame.
+            raw = zstandard.ZstdDecompressor().decompress(blob, allow_extra_data=False)
         except zstandard.ZstdError as exc:
             raise CodecError(
-                f"arrays['codes_zstd']: expected intact zstd data, got corrupt data ({exc})"
+                f"arrays['codes_zstd']: expected one intact zstd frame, got {exc}"
             ) from exc
-        if not dobj.eof:
-            raise CodecError("arrays['codes_zstd']: expected a complete zstd frame, got a cut one")
-        if dobj.unused_data:
-            raise CodecError(
-                f"arrays['codes_zstd']: expected one zstd frame, got {len(dobj.unused_data)} "
-                "trailing bytes"
-            )
         if len(raw) != raw_n:
             raise CodecError(
                 f"arrays['codes_zstd']: expected {raw_n} decompressed bytes, got {len(raw)}"
             )
         return np.frombuffer(raw, dtype=lay.code_dtype).reshape(lay.code_shape)
 
-    def validate(self, batch: EncodedBatch) -> None:
+    def validate(self, batch: EncodedBatch, max_abs_value: float | None = None) -> EncodedBatch:
         """Check that ``batch`` is a well-formed payload of this codec.
 
         Checks the codec name, the exact set of meta keys and arrays, every dtype and shape, the
         scales (finite, > 0, decoded range within float32) and offsets (finite), and for zstd
-        payloads the frame header, checksum and exact decompressed size. Value checks that need
-        a pass over all codes (``fp*`` codes finite, ``paper`` codes != -128) are done by
-        :meth:`decode` on the selected samples only, so sliced decodes stay cheap.
+        payloads the frame header, size, checksum and exact decompressed size.
+
+        Parameters
+        ----------
+        batch
+            The payload (this codec's :attr:`name` form or its :meth:`without_lossless` form).
+        max_abs_value
+            ``None`` (default): value checks that need a pass over all codes (``fp*`` codes
+            finite, ``paper`` codes != -128) are left to :meth:`decode`, on the selected
+            samples only, so sliced decodes stay cheap. A number (``math.inf`` allowed): those
+            checks are done here on every code, and every value the payload can decode to must
+            have ``|value| <= max_abs_value`` (for quantizers: every value of
+            :meth:`value_range`, as float32 decode computes it). A payload that passes then
+            decodes, whole or sliced, to finite values within the bound.
+
+        Returns
+        -------
+        EncodedBatch
+            ``batch`` in its :meth:`without_lossless` form (``batch`` itself when it has no zstd
+            stage), so a caller that keeps or decodes it need not decompress it again.
 
         Raises
         ------
+        PayloadValueError
+            (a :class:`CodecError`) When codes or statistics are out of range.
         CodecError
-            On any mismatch, with a message saying what was expected and what arrived.
+            On any other mismatch, with a message saying what was expected and what arrived.
         """
-        self._check(batch)
+        if max_abs_value is not None and not max_abs_value > 0:
+            raise ValueError(f"max_abs_value: expected a number > 0, got {max_abs_value!r}")
+        _, codes, stats = self._check(batch, max_abs_value)
+        if max_abs_value is not None:
+            self._check_codes(codes, max_abs_value)
+        return self._plain(batch, codes, stats)
 
     # ---------------------------------------------------------------- decode
 
@@ -733,14 +863,16 @@ class Codec:
         if self.scheme in _FLOAT_BASES:
             out = rows.astype(np.float32, copy=False)  # rows is already a fresh copy
             if not np.isfinite(out).all():
-                raise CodecError(f"arrays['codes'] ({self.scheme}): expected finite values")
+                raise PayloadValueError(f"arrays['codes'] ({self.scheme}): expected finite values")
             return out.reshape((len(sel), *lay.sample_shape))
         gidx = sel // lay.group
         shape = lay.work_shape(len(sel))
         scale = _per_sample(stats["scales"].reshape(lay.num_groups, lay.channels), gidx, len(shape))
         if self.scheme == "paper":
             if (rows == -128).any():
-                raise CodecError("arrays['codes'] (paper): expected codes in [-127, 127], got -128")
+                raise PayloadValueError(
+                    "arrays['codes'] (paper): expected codes in [-127, 127], got -128"
+                )
             y = rows.astype(np.float32).reshape(shape)
             y *= scale
         else:
@@ -760,7 +892,15 @@ class Codec:
         """
         if self.zstd_level is None:
             return batch
-        lay, codes, stats = self._check(batch)
+        _, codes, stats = self._check(batch)
+        return self._plain(batch, codes, stats)
+
+    def _plain(
+        self, batch: EncodedBatch, codes: np.ndarray, stats: dict[str, np.ndarray]
+    ) -> EncodedBatch:
+        """``batch`` (already checked) with its codes as decompressed, under the plain name."""
+        if "zstd_raw_nbytes" not in batch.meta:
+            return batch
         meta = {k: v for k, v in batch.meta.items() if k != "zstd_raw_nbytes"}
         meta["codec"] = self._plain_name
         arrays = {"codes": codes, **stats}
