@@ -1,6 +1,12 @@
 """Splittable classifiers: a registry of models with named cuts, weight sources, the split."""
 
-from ecofed_flwr.models.registry import ModelSpec, get_model_spec, list_models, register_model
+from ecofed_flwr.models.registry import (
+    ModelSpec,
+    get_model_spec,
+    list_models,
+    register_model,
+    unregister_model,
+)
 from ecofed_flwr.models.split import (
     FrozenFront,
     SplitModel,
@@ -8,9 +14,11 @@ from ecofed_flwr.models.split import (
     front_fingerprint,
     list_cuts,
 )
+from ecofed_flwr.models.user_models import GIVEN_WEIGHTS, register_sequential
 from ecofed_flwr.models.weights import WeightSource, WeightsUnavailableError
 
 __all__ = [
+    "GIVEN_WEIGHTS",
     "FrozenFront",
     "ModelSpec",
     "SplitModel",
@@ -22,4 +30,6 @@ __all__ = [
     "list_cuts",
     "list_models",
     "register_model",
+    "register_sequential",
+    "unregister_model",
 ]

@@ -69,6 +69,19 @@ def register_model(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
+def unregister_model(name: str) -> ModelSpec:
+    """Remove ``name`` from the registry and return its entry.
+
+    Raises
+    ------
+    KeyError
+        If no model of that name is registered (the message lists the registered ones).
+    """
+    if name not in _REGISTRY:
+        raise KeyError(f"no registered model {name!r}; registered: {', '.join(list_models())}")
+    return _REGISTRY.pop(name)
+
+
 def list_models() -> list[str]:
     """Names of the registered models."""
     return sorted(_REGISTRY)

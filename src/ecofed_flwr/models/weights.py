@@ -17,7 +17,8 @@ from __future__ import annotations
 import importlib
 import os
 import socket
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -37,7 +38,8 @@ class WeightSource:
     ----------
     kind : str
         ``"hub"`` (torchvision or timm download, online), ``"package"`` (a file shipped
-        inside an installed Python package) or ``"file"`` (a local checkpoint).
+        inside an installed Python package), ``"file"`` (a local checkpoint) or ``"state"``
+        (a state dict held in memory, e.g. a model registered from Python).
     description : str
         One line shown to users (what the weights were trained on, licence).
     hub : str
@@ -52,15 +54,18 @@ class WeightSource:
     match : str, optional (default: "names")
         ``"names"`` loads by parameter name (strict); ``"position"`` loads tensors in order,
         checking each shape (for checkpoints whose names differ from the model's).
+    state : Mapping[str, torch.Tensor]
+        For ``state``: the tensors to load.
     """
 
-    kind: Literal["hub", "package", "file"]
+    kind: Literal["hub", "package", "file", "state"]
     description: str = ""
     hub: str = ""
     package: str = ""
     path_getter: str = ""
     path: str = ""
     match: Literal["names", "position"] = "names"
+    state: Mapping[str, torch.Tensor] = field(default_factory=dict, compare=False, repr=False)
 
 
 HUB_HOSTS = {"torchvision": "download.pytorch.org", "timm": "huggingface.co"}
@@ -125,6 +130,8 @@ def load_weights(
     """Fill ``model`` (the native, unsplit classifier) from ``source``."""
     if source.kind == "file":
         load_state(model, read_checkpoint(source.path), source.match, source.path)
+    elif source.kind == "state":
+        load_state(model, dict(source.state), source.match, f"the registered {model_name}")
     elif source.kind == "package":
         try:
             module = importlib.import_module(source.package)
