@@ -16,6 +16,7 @@ import pytest
 from ecofed_flwr import cli
 from ecofed_flwr.launch import (
     PORT_RANGE,
+    RAY_ACCELERATOR_WARNING_FILTER,
     LaunchError,
     LaunchUsageError,
     RunFailedError,
@@ -23,6 +24,7 @@ from ecofed_flwr.launch import (
     find_free_port,
     flower_env,
     resolve_run_config,
+    start_superlink,
     stop_process,
     write_flwr_config,
 )
@@ -67,6 +69,54 @@ def test_flower_env_points_at_this_environment_and_disables_installs(tmp_path: P
     assert env["FLWR_HOME"] == str(tmp_path)
     assert env["FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION"] == "1"
     assert env["FLWR_TELEMETRY_ENABLED"] == "0"
+    assert env["PYTHONWARNINGS"] == RAY_ACCELERATOR_WARNING_FILTER
+
+
+def test_flower_env_keeps_the_users_warning_filters() -> None:
+    env = flower_env(Path("home"), base={"PYTHONWARNINGS": "error::DeprecationWarning"})
+    assert env["PYTHONWARNINGS"].split(",") == [
+        "error::DeprecationWarning",
+        RAY_ACCELERATOR_WARNING_FILTER,
+    ]
+    assert flower_env(Path("home"), base=env)["PYTHONWARNINGS"] == env["PYTHONWARNINGS"]
+
+
+def test_ray_accelerator_warning_filter_silences_only_that_warning(tmp_path: Path) -> None:
+    # Ray warns from ray._private.worker at ray.init; stand in for it without starting Ray.
+    script = tmp_path / "warn.py"
+    script.write_text(
+        "import warnings\n"
+        "g = {'__name__': 'ray._private.worker', 'warnings': warnings}\n"
+        "exec('warnings.warn(\"Tip: In future versions of Ray, ...\", FutureWarning)', g)\n"
+        "exec('warnings.warn(\"Something else\", FutureWarning)', g)\n"
+    )
+    env = flower_env(tmp_path, base={"PATH": os.environ.get("PATH", "")})
+    done = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, check=True
+    )
+    assert "Tip" not in done.stderr
+    assert "Something else" in done.stderr
+
+
+def test_tls_config_toml_names_the_ca_by_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flwr.cli.flower_config import read_superlink_connection
+
+    monkeypatch.chdir(tmp_path)
+    write_flwr_config(tmp_path / "home", "localhost:47123", root_certificates=Path("ca.crt"))
+    monkeypatch.setenv("FLWR_HOME", str(tmp_path / "home"))
+    conn = read_superlink_connection()
+    assert conn.root_certificates == str(tmp_path / "ca.crt")
+    assert conn.insecure is False
+
+
+def test_supernode_auth_without_tls_is_refused_before_starting(tmp_path: Path) -> None:
+    with pytest.raises(LaunchUsageError, match="needs TLS"):
+        start_superlink(
+            find_free_port(), tmp_path, flower_env(tmp_path), simulation=False, supernode_auth=True
+        )
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("doc", [None, "not json", {"status": "running", "rounds": [{}]}])

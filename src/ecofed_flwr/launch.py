@@ -10,8 +10,10 @@ in the run's ``results.json`` itself, and stops that SuperLink (and only what it
 whatever happens.
 
 The pieces (:func:`find_free_port`, :func:`write_flwr_config`, :func:`flower_env`,
-:func:`start_superlink`, :func:`stop_process`, :func:`check_outcome`) are public so that the
-deployment test can start a real SuperLink with SuperNodes the same way.
+:func:`start_superlink`, :func:`start_supernode`, :func:`stop_process`,
+:func:`check_outcome`) are public so that the deployment tests can start a real SuperLink
+with SuperNodes the same way, insecure or with TLS (:class:`TlsFiles`) and SuperNode
+authentication.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import random
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -46,6 +49,7 @@ __all__ = [
     "LaunchError",
     "LaunchUsageError",
     "RunFailedError",
+    "TlsFiles",
     "check_outcome",
     "find_free_port",
     "flower_env",
@@ -53,6 +57,7 @@ __all__ = [
     "resolve_run_config",
     "run_local_federation",
     "start_superlink",
+    "start_supernode",
     "stop_process",
     "write_flwr_config",
 ]
@@ -71,6 +76,12 @@ FLOWER_ENV: dict[str, str] = {
     "HF_DATASETS_OFFLINE": "1",
     "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
 }
+
+#: Warning filter added to ``PYTHONWARNINGS`` of every Flower process we start: ``ray.init``
+#: (in ``flwr-simulation``) warns that Ray will stop hiding GPUs from actors with
+#: ``num_gpus=0``. Silenced rather than answered with ``RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO=0``,
+#: which would opt in to the new behaviour and let every ClientApp actor see every GPU.
+RAY_ACCELERATOR_WARNING_FILTER = "ignore:Tip:FutureWarning:ray._private.worker"
 
 #: Name of the SuperLink connection written to the private ``config.toml``.
 CONNECTION_NAME = "ecofed"
@@ -144,12 +155,18 @@ def find_free_port(
 # ------------------------------------------------------------------------ config and environment
 
 
-def write_flwr_config(flwr_home: Path, address: str, name: str = CONNECTION_NAME) -> Path:
-    """Write ``flwr_home/config.toml`` naming ``address`` as the default, insecure SuperLink.
+def write_flwr_config(
+    flwr_home: Path,
+    address: str,
+    name: str = CONNECTION_NAME,
+    root_certificates: Path | None = None,
+) -> Path:
+    """Write ``flwr_home/config.toml`` naming ``address`` as the default SuperLink.
 
     Keys as read by ``flwr/cli/flower_config.py`` in Flower 1.42: ``[superlink] default``
-    and ``[superlink.<name>] address``, ``insecure``. An explicit address makes ``flwr``
-    treat the SuperLink as user-managed, so it never starts its own on port 39091.
+    and ``[superlink.<name>] address``, ``insecure`` or ``root-certificates``. An explicit
+    address makes ``flwr`` treat the SuperLink as user-managed, so it never starts its own
+    on port 39091.
 
     Parameters
     ----------
@@ -159,6 +176,10 @@ def write_flwr_config(flwr_home: Path, address: str, name: str = CONNECTION_NAME
         ``host:port`` of the SuperLink's HTTP API.
     name : str
         Connection name.
+    root_certificates : Path, optional
+        CA certificate that signed the SuperLink's TLS certificate. Without it the
+        connection is insecure (plain HTTP). Written as an absolute path: ``flwr`` reads a
+        relative one from its own working folder, not from ``flwr_home``.
 
     Returns
     -------
@@ -167,11 +188,20 @@ def write_flwr_config(flwr_home: Path, address: str, name: str = CONNECTION_NAME
     """
     flwr_home.mkdir(parents=True, exist_ok=True)
     path = flwr_home / "config.toml"
-    path.write_text(
-        f'[superlink]\ndefault = "{name}"\n\n'
-        f'[superlink.{name}]\naddress = "{address}"\ninsecure = true\n',
-        encoding="utf-8",
-    )
+    if root_certificates is None:
+        security = "insecure = true"
+    else:
+        # A JSON string is a valid TOML basic string (same escapes).
+        security = f"root-certificates = {json.dumps(str(root_certificates.resolve()))}"
+    lines = [
+        "[superlink]",
+        f'default = "{name}"',
+        "",
+        f"[superlink.{name}]",
+        f'address = "{address}"',
+        security,
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 
@@ -181,7 +211,8 @@ def flower_env(flwr_home: Path, base: Mapping[str, str] | None = None) -> dict[s
     The SuperLink and SuperNodes spawn ``flower-superexec``, ``flwr-serverapp``,
     ``flwr-clientapp`` and ``flwr-simulation`` by name, so the folder of this interpreter's
     scripts goes first on ``PATH``: without it, a SuperLink started from an unactivated
-    virtual environment dies with ``FileNotFoundError: 'flower-superexec'``.
+    virtual environment dies with ``FileNotFoundError: 'flower-superexec'``. The user's
+    ``PYTHONWARNINGS`` are kept and :data:`RAY_ACCELERATOR_WARNING_FILTER` is added.
 
     Parameters
     ----------
@@ -198,6 +229,11 @@ def flower_env(flwr_home: Path, base: Mapping[str, str] | None = None) -> dict[s
     env = dict(os.environ if base is None else base)
     env.update(FLOWER_ENV)
     env["FLWR_HOME"] = str(flwr_home)
+    warning_filters = [f for f in env.get("PYTHONWARNINGS", "").split(",") if f]
+    if RAY_ACCELERATOR_WARNING_FILTER not in warning_filters:
+        # Last, so it takes precedence over a broader filter of the user's (e.g. `error`).
+        warning_filters.append(RAY_ACCELERATOR_WARNING_FILTER)
+    env["PYTHONWARNINGS"] = ",".join(warning_filters)
     bin_dir = str(Path(sys.executable).parent)  # not resolved: a venv's python is a symlink
     env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")]).rstrip(os.pathsep)
     return env
@@ -350,9 +386,9 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = _STOP_TIMEOUT_S) 
             time.sleep(0.2)
 
 
-def _answers(url: str) -> bool:
+def _answers(url: str, context: ssl.SSLContext | None) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=1.0) as response:
+        with urllib.request.urlopen(url, timeout=1.0, context=context) as response:
             return bool(200 <= response.status < 300)
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -364,8 +400,24 @@ def wait_until_ready(
     timeout: float,
     what: str,
     logs: Sequence[Path] = (),
+    ca_certfile: Path | None = None,
 ) -> None:
     """Wait until ``url`` answers 2xx while ``proc`` is alive.
+
+    Parameters
+    ----------
+    proc : subprocess.Popen
+        The process that should answer.
+    url : str
+        Its health endpoint, ``http://`` or ``https://``.
+    timeout : float
+        Seconds to wait.
+    what : str
+        Name of the process in error messages.
+    logs : Sequence[Path]
+        Logs whose tails go into the error message.
+    ca_certfile : Path, optional
+        CA certificate to verify an ``https://`` server with (default: the system's).
 
     Raises
     ------
@@ -373,6 +425,7 @@ def wait_until_ready(
         If ``proc`` exits or ``timeout`` seconds pass first; the message carries the tail of
         ``logs``.
     """
+    context = None if ca_certfile is None else ssl.create_default_context(cafile=ca_certfile)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -380,7 +433,7 @@ def wait_until_ready(
                 f"{what} exited with code {proc.returncode} before answering on {url}"
                 + _format_tails(logs)
             )
-        if _answers(url):
+        if _answers(url, context):
             return
         time.sleep(0.25)
     raise LaunchError(
@@ -397,6 +450,32 @@ def _format_tails(logs: Sequence[Path]) -> str:
     return "".join(parts)
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files of a SuperLink that serves HTTPS.
+
+    Flower 1.42 traps (checked by hand): the server certificate must cover
+    ``IP:127.0.0.1`` as well as the names devices use, because the SuperLink's own
+    ``flower-superexec`` connects to 127.0.0.1 (without it the ServerApp never starts and
+    the run stays ``pending`` with no error); ``certfile`` is the certificate alone, not a
+    chain.
+
+    Parameters
+    ----------
+    ca_certfile : Path
+        Certificate of the CA that signed ``certfile``; SuperNodes and ``flwr`` get it as
+        their root certificate.
+    certfile : Path
+        The SuperLink's certificate.
+    keyfile : Path
+        The SuperLink's private key (unencrypted).
+    """
+
+    ca_certfile: Path
+    certfile: Path
+    keyfile: Path
+
+
 def start_superlink(
     port: int,
     state_dir: Path,
@@ -405,12 +484,15 @@ def start_superlink(
     simulation: bool,
     cwd: Path | None = None,
     ready_timeout: float = _READY_TIMEOUT_S,
+    tls: TlsFiles | None = None,
+    supernode_auth: bool = False,
 ) -> subprocess.Popen[bytes]:
     """Start ``flower-superlink`` on ``127.0.0.1:port`` and wait until it answers.
 
     In Flower 1.42 one HTTP port serves the Control API (``flwr``), the runtime API
     (ServerApp) and the Fleet API (SuperNodes); the gRPC APIs are off unless
-    ``FLWR_INTERNAL_GRPC_*`` variables are set, so one port is all it needs.
+    ``FLWR_INTERNAL_GRPC_*`` variables are set, so one port is all it needs. Its state,
+    including registered SuperNodes, lives in ``state_dir/state.db``.
 
     Parameters
     ----------
@@ -428,6 +510,12 @@ def start_superlink(
         Working folder of the SuperLink and so of the ServerApp it spawns.
     ready_timeout : float
         Seconds to wait for the health endpoint.
+    tls : TlsFiles, optional
+        Serve HTTPS with these files (``--ssl-ca-certfile --ssl-certfile --ssl-keyfile``);
+        default: plain HTTP (``--insecure``).
+    supernode_auth : bool
+        Admit only SuperNodes whose public key was registered with ``flwr supernode
+        register`` (``--enable-supernode-auth``); needs ``tls``.
 
     Returns
     -------
@@ -436,13 +524,30 @@ def start_superlink(
 
     Raises
     ------
+    LaunchUsageError
+        If ``supernode_auth`` is asked for without ``tls`` (nothing was started).
     LaunchError
         If it exits or does not answer in time (it is stopped first).
     """
+    if supernode_auth and tls is None:
+        raise LaunchUsageError("SuperNode authentication needs TLS: pass tls=TlsFiles(...)")
+    if tls is None:
+        security = ["--insecure"]
+    else:
+        security = [
+            "--ssl-ca-certfile",
+            str(tls.ca_certfile),
+            "--ssl-certfile",
+            str(tls.certfile),
+            "--ssl-keyfile",
+            str(tls.keyfile),
+        ]
+    if supernode_auth:
+        security.append("--enable-supernode-auth")
     state_dir.mkdir(parents=True, exist_ok=True)
     command = [
         flower_executable("flower-superlink", env),
-        "--insecure",
+        *security,
         "--isolation",
         "subprocess",
         "--disable-runtime-dependency-installation",
@@ -469,14 +574,97 @@ def start_superlink(
     try:
         wait_until_ready(
             proc,
-            f"http://127.0.0.1:{port}/health",
+            f"{'http' if tls is None else 'https'}://127.0.0.1:{port}/health",
             ready_timeout,
             "flower-superlink",
             [console, state_dir / "superlink.log"],
+            ca_certfile=None if tls is None else tls.ca_certfile,
         )
     except BaseException:
         stop_process(proc)
         raise
+    return proc
+
+
+def start_supernode(
+    superlink: str,
+    port: int,
+    node_config: str,
+    env: Mapping[str, str],
+    log: Path,
+    *,
+    root_certificates: Path | None = None,
+    auth_private_key: Path | None = None,
+    wait: bool = True,
+    ready_timeout: float = _READY_TIMEOUT_S,
+) -> subprocess.Popen[bytes]:
+    """Start ``flower-supernode`` connecting to ``superlink``; by default wait until it answers.
+
+    Parameters
+    ----------
+    superlink : str
+        ``host:port`` of the SuperLink's Fleet API.
+    port : int
+        Port of the node's own runtime API on 127.0.0.1 (distinct per node on one host).
+    node_config : str
+        ``--node-config`` value, e.g. ``"partition-id=0 num-partitions=2"``.
+    env : Mapping[str, str]
+        Environment, see :func:`flower_env` (a ``FLWR_HOME`` per node, as on devices).
+    log : Path
+        Gets the node's stdout and stderr; its folder is the node's working folder.
+    root_certificates : Path, optional
+        CA certificate to verify a TLS SuperLink with; default: connect insecurely
+        (``--insecure``; such a node retries forever, silently, against a TLS SuperLink).
+    auth_private_key : Path, optional
+        The node's private key for SuperNode authentication: OpenSSH format, ECDSA on a
+        NIST curve (a PEM key fails with a misleading message). Its public key must be
+        registered with ``flwr supernode register``, or the node exits with code 305.
+    wait : bool
+        Wait until the runtime API answers. A node the SuperLink refuses may exit before or
+        after that; pass ``False`` to watch its exit instead.
+    ready_timeout : float
+        Seconds to wait when ``wait``.
+
+    Returns
+    -------
+    subprocess.Popen
+        The running SuperNode; stop it with :func:`stop_process`.
+
+    Raises
+    ------
+    LaunchError
+        If it exits or does not answer in time when ``wait`` (it is stopped first).
+    """
+    if root_certificates is None:
+        security = ["--insecure"]
+    else:
+        security = ["--root-certificates", str(root_certificates)]
+    if auth_private_key is not None:
+        security += ["--auth-supernode-private-key", str(auth_private_key)]
+    command = [
+        flower_executable("flower-supernode", env),
+        *security,
+        "--superlink",
+        superlink,
+        "--port",
+        str(port),
+        "--node-config",
+        node_config,
+    ]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=dict(env), cwd=log.parent, start_new_session=True,
+        )  # fmt: skip
+    if wait:
+        try:
+            wait_until_ready(
+                proc, f"http://127.0.0.1:{port}/health", ready_timeout, "flower-supernode", [log]
+            )
+        except BaseException:
+            stop_process(proc)
+            raise
     return proc
 
 
