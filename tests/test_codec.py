@@ -18,6 +18,7 @@ from ecofed_flwr.codec import (
     Codec,
     CodecError,
     EncodedBatch,
+    PayloadValueError,
     decode_any,
     list_codecs,
     make_codec,
@@ -609,3 +610,90 @@ def test_huge_values_do_not_overflow() -> None:
     batch = make_codec("u8").encode(big)
     assert np.all(np.abs(decode_any(batch) - big) <= make_codec("u8").error_bound(batch))
     assert math.isfinite(batch.bits_per_value)
+
+
+# ------------------------------------------------------------------------------ value bound
+
+
+@pytest.mark.parametrize("name", ["u4", "u8-ch", "paper", "paper-ch-g4", "u2+zstd", "fp16", "fp32"])
+def test_validate_with_a_bound_is_tight(name: str) -> None:
+    # Every extreme a payload can represent is attained by the batch it encodes, so the largest
+    # |decoded value| passes and the next smaller float fails.
+    codec, batch = _good(name)
+    plain = codec.validate(batch, max_abs_value=math.inf)
+    assert plain.meta["codec"] == codec.name.partition("+")[0]
+    worst = float(np.abs(codec.decode(batch)).max())
+    codec.validate(batch, max_abs_value=worst)
+    with pytest.raises(PayloadValueError, match=r"\|value\|"):
+        codec.validate(batch, max_abs_value=float(np.nextafter(np.float32(worst), 0)))
+
+
+def test_validate_returns_the_plain_batch() -> None:
+    codec, batch = _good("u4+zstd")
+    plain = codec.validate(batch)
+    assert "codes" in plain.arrays and plain.meta["codec"] == "u4"
+    np.testing.assert_array_equal(codec.decode(plain), codec.decode(batch))
+    assert codec.validate(plain) is plain
+    plain_codec, plain_batch = _good("u4")
+    assert plain_codec.validate(plain_batch) is plain_batch
+
+
+def test_validate_with_a_bound_checks_every_code() -> None:
+    codec, batch = _good("paper")
+    codes = batch.arrays["codes"].copy()
+    codes[4, 1] = -128
+    codec.validate(_replace(batch, codes=codes))  # without a bound: left to decode
+    with pytest.raises(PayloadValueError, match="-128"):
+        codec.validate(_replace(batch, codes=codes), max_abs_value=math.inf)
+    for name, value in [("fp16", np.inf), ("fp32", np.nan), ("fp32", 2e4)]:
+        codec, batch = _good(name)
+        codes = batch.arrays["codes"].copy()
+        codes[0, 0] = value
+        with pytest.raises(PayloadValueError):
+            codec.validate(_replace(batch, codes=codes), max_abs_value=1e4)
+
+
+@pytest.mark.parametrize(("key", "value"), [("scales", 2e37), ("offsets", -3e38), ("scales", 1e3)])
+def test_extreme_statistics_fail_the_bound(key: str, value: float) -> None:
+    codec, batch = _good("u8")
+    stats = batch.arrays[key].copy()
+    stats[0] = value
+    with pytest.raises(PayloadValueError):
+        codec.validate(_replace(batch, **{key: stats}), max_abs_value=1e4)
+
+
+@pytest.mark.parametrize("name", ROUNDTRIP_NAMES)
+def test_array_specs_describe_the_encoded_arrays(name: str) -> None:
+    codec, batch = _good(name)
+    specs = codec.array_specs(13, (3, 5))
+    assert sorted(specs) == sorted(batch.arrays)
+    for key, spec in specs.items():
+        array = batch.arrays[key]
+        assert array.dtype == spec.dtype and array.nbytes <= spec.max_nbytes
+        assert spec.shape is None and array.ndim == 1 or array.shape == spec.shape
+
+
+def test_array_specs_bound_incompressible_frames() -> None:
+    codec = make_codec("u8+zstd")
+    x = np.random.default_rng(1).random((300, 1000), dtype=np.float32)
+    batch = codec.encode(x)
+    assert batch.arrays["codes_zstd"].nbytes > 300_000  # random codes do not compress
+    assert (
+        batch.arrays["codes_zstd"].nbytes
+        <= codec.array_specs(300, (1000,))["codes_zstd"].max_nbytes
+    )
+
+
+def test_zstd_frames_that_inflate_beyond_their_header_are_refused() -> None:
+    from fuzz_replies import rle_frame
+
+    codec, batch = _good("u4+zstd")
+    raw_n = batch.meta["zstd_raw_nbytes"]
+    assert isinstance(raw_n, int)
+    honest = np.frombuffer(rle_frame(raw_n, raw_n), np.uint8)
+    decoded = codec.decode(_replace(batch, codes_zstd=honest))
+    assert (decoded == batch.arrays["offsets"][0]).all()  # all codes 0
+    for produced in (raw_n * 10_000, raw_n - 1):
+        lying = np.frombuffer(rle_frame(raw_n, produced), np.uint8)
+        with pytest.raises(CodecError, match="zstd"):
+            codec.validate(_replace(batch, codes_zstd=lying))
