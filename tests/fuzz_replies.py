@@ -148,6 +148,10 @@ class FuzzCase:
         The :class:`~ecofed_flwr.protocol.UploadRefused` category when it is determined.
     note : str
         What was done, for failure messages.
+    sendable : bool
+        Whether Flower can serialize the reply. False for ints beyond int64 in records or
+        Array shapes: such a reply never arrives over the wire (``wire_nbytes`` raises on it)
+        and only tests the validator's robustness in process.
     """
 
     category: str
@@ -157,6 +161,7 @@ class FuzzCase:
     must_accept: bool
     expect: str | None
     note: str
+    sendable: bool = True
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,7 +229,7 @@ def _draft(
     return _Draft(
         codec=str(batch.meta["codec"]),
         acts=dict(arrays),
-        labels={"labels": Array(np.ascontiguousarray(labels))},
+        labels={"labels": Array(labels)},
         meta=dict(meta),
         metrics=dict(metrics),
     )
@@ -295,8 +300,8 @@ def upload_request(node_id: int, server_round: int = 1, codec: str = "u4") -> Me
         ttl=43_200.0,
         message_type=UPLOAD_MESSAGE_TYPE,
     )
-    config = ConfigRecord({"codec": codec, "server-round": server_round})
-    return Message(RecordDict({CONFIG_KEY: config}), metadata=metadata)  # type: ignore[call-overload]
+    content = RecordDict({CONFIG_KEY: ConfigRecord({"codec": codec, "server-round": server_round})})
+    return Message(content, metadata=metadata)  # type: ignore[call-overload]
 
 
 def _activations(
@@ -377,6 +382,15 @@ def rle_frame(content_size: int | None, produced: int, byte: int = 0) -> bytes:
         last = int(i == len(sizes) - 1)
         parts.append(((size << 3) | (1 << 1) | last).to_bytes(3, "little") + bytes([byte]))
     return b"".join(parts)
+
+
+def _brief(value: object) -> str:
+    """A short repr for notes (some values are too long to print)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return f"<a {type(value).__name__} too long to print>"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _pick(rng: np.random.Generator, options: Sequence[Any]) -> Any:
@@ -546,13 +560,16 @@ def _huge_declared(
     header = _npy_header(
         f"{{'descr': {descr!r}, 'fortran_order': False, 'shape': {huge!r}, }}", body
     )
-    where = _pick(rng, ["metadata", "header", "both", "ndim", "negative"])
+    where = _pick(rng, ["metadata", "header", "both", "ndim", "negative", "bigint"])
     if where == "metadata":
         record[key] = Array(dtype=array.dtype, shape=huge, stype=array.stype, data=array.data)
     elif where == "header":
         record[key] = _raw_array(array, header)
     elif where == "both":
         record[key] = Array(dtype=array.dtype, shape=huge, stype=array.stype, data=header)
+    elif where == "bigint":
+        shape = (10**4000, *tuple(array.shape)[1:])
+        record[key] = Array(dtype=array.dtype, shape=shape, stype=array.stype, data=array.data)
     elif where == "ndim":
         record[key] = Array(dtype=array.dtype, shape=(2,) * 64, stype=array.stype, data=array.data)
     else:
@@ -927,6 +944,11 @@ def _meta(
         ("group_size", _pick(rng, [0, -1, 10**9, True, 1.5]), "group", None),
         ("zstd_raw_nbytes", _pick(rng, [0, 1, 10**12, -5, "1"]), "zstd", "codec"),
         ("extra", _pick(rng, [1, "x", b"x", [1, 2]]), "extra", "codec"),
+        # Sizes no codec metadata has: bounded before anything formats or compares them.
+        ("num_samples", _pick(rng, [10**5000, -(10**5000), 2**63]), "num", "codec"),
+        ("group_size", "x" * 100_000, "group", "codec"),
+        ("sample_shape", [4] * 100_000, "shape", "codec"),
+        (FINGERPRINT_KEY, "f" * 1_000_000, "fingerprint", "fingerprint"),
     ]
     if zstd:
         edits.append(("zstd_raw_nbytes", None, "zstd", "codec"))
@@ -955,7 +977,7 @@ def _meta(
         and value >= 1
     ):
         draft.metrics["num-examples"] = value
-    return _refuse(draft, expect, f"meta[{key!r}] = {value!r}")
+    return _refuse(draft, expect, f"meta[{key!r}] = {_brief(value)}")
 
 
 def _labels(
@@ -1003,7 +1025,7 @@ def _labels(
     else:
         new = labels.astype(np.complex64)
     draft = base.draft(setting)
-    draft.labels = {"labels": Array(np.ascontiguousarray(new))}
+    draft.labels = {"labels": Array(new)}  # (not ascontiguousarray: it makes 0-d arrays 1-D)
     return _refuse(draft, None, f"labels {kind} ({new.dtype} {new.shape})")
 
 
@@ -1022,6 +1044,8 @@ def _metrics(
         ("front-seconds", _pick(rng, [-1.0, float("nan"), float("inf"), -float("inf"), [1.0]])),
         ("encode-seconds", _pick(rng, [-0.5, float("nan"), float("inf"), [0.1, 0.2]])),
         ("front-seconds+", 1e308),
+        ("front-seconds", 10**400),
+        ("num-examples", 10**5000),
         ("extra", _pick(rng, [1, 1.0, [1]])),
     ]
     key, value = _pick(rng, edits)
@@ -1031,7 +1055,7 @@ def _metrics(
         del draft.metrics[key]
     else:
         draft.metrics[key] = value
-    return _refuse(draft, "metrics", f"metrics[{key!r}] = {value!r}")
+    return _refuse(draft, "metrics", f"metrics[{key!r}] = {_brief(value)}")
 
 
 def _too_large(
@@ -1168,4 +1192,19 @@ def generate_cases(
             must_accept=outcome.must_accept,
             expect=outcome.expect,
             note=outcome.note,
+            sendable=_fits_wire(outcome.draft),
         )
+
+
+def _fits_wire(draft: _Draft) -> bool:
+    """Whether every int of the records and Array shapes fits Flower's int64 fields."""
+
+    def fits(value: object) -> bool:
+        if isinstance(value, list | tuple):
+            return all(fits(v) for v in value)
+        return not isinstance(value, int) or -(1 << 63) <= value < (1 << 63)
+
+    arrays = [*draft.acts.values(), *draft.labels.values()]
+    return all(fits(v) for v in (*draft.meta.values(), *draft.metrics.values())) and all(
+        fits(a.shape) for a in arrays
+    )

@@ -75,6 +75,8 @@ _NPY_VERSIONS = {
     (2, 0): np.lib.format.read_array_header_2_0,
 }
 _MAX_NDIM = 8
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+_META_TEXT_MAX = 256
 
 
 def label_dtype(num_classes: int) -> np.dtype[np.unsignedinteger]:
@@ -174,8 +176,11 @@ class UploadSpec:
         if not isinstance(self.fingerprint, str):
             raise TypeError(f"fingerprint: expected a str, got {type(self.fingerprint).__name__}")
         shape = tuple(self.activation_shape)
-        if not shape or not all(_is_int(d) and d >= 1 for d in shape):
-            raise ValueError(f"activation_shape: expected ints >= 1, got {self.activation_shape}")
+        if not 1 <= len(shape) <= _MAX_NDIM or not all(_is_int(d) and d >= 1 for d in shape):
+            raise ValueError(
+                f"activation_shape: expected 1 to {_MAX_NDIM} ints >= 1, got "
+                f"{self.activation_shape}"
+            )
         object.__setattr__(self, "activation_shape", tuple(int(d) for d in shape))
         for name in ("num_classes", "max_samples"):
             value = getattr(self, name)
@@ -284,8 +289,33 @@ def _is_int(value: object) -> bool:
 
 
 def _short(value: object, limit: int = 80) -> str:
-    text = repr(value)
+    """A repr of a value from the wire, bounded in size and work whatever the value."""
+    if isinstance(value, str | bytes):
+        text = repr(value[: limit + 1])
+    elif isinstance(value, list | tuple):
+        items = ", ".join(_short(v, limit) for v in value[:8])
+        text = f"[{items}{', ...' if len(value) > 8 else ''}]"
+    else:
+        try:
+            text = repr(value)
+        except ValueError:  # an int too long to print
+            text = f"<a {type(value).__name__} too long to print>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_int64(value: object) -> bool:
+    return _is_int(value) and _INT64_MIN <= value <= _INT64_MAX  # type: ignore[operator]
+
+
+def _small_meta_value(value: object) -> bool:
+    """Whether a meta value is of the size codec metadata has (it checks the meaning)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _is_int64(value)
+    if isinstance(value, str | bytes):
+        return len(value) <= _META_TEXT_MAX
+    if isinstance(value, list):
+        return len(value) <= _MAX_NDIM and all(_small_meta_value(v) for v in value)
+    return isinstance(value, float | bool)
 
 
 def _records(
@@ -352,6 +382,13 @@ def _meta(record: ConfigRecord, spec: UploadSpec) -> tuple[dict[str, Any], int]:
         raise UploadRefused(
             "codec", f"meta['codec']: expected {spec.codec.name!r}, got {_short(name)}"
         )
+    for key, item in fields.items():
+        if not _small_meta_value(item):
+            raise UploadRefused(
+                "codec",
+                f"meta[{_short(key)}]: expected an int64, a str of at most {_META_TEXT_MAX} "
+                f"characters or a list of at most {_MAX_NDIM} such values, got {_short(item)}",
+            )
     value = fields.get("num_samples")
     if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
         raise UploadRefused(
@@ -360,7 +397,8 @@ def _meta(record: ConfigRecord, spec: UploadSpec) -> tuple[dict[str, Any], int]:
     n = int(value)
     if n > spec.max_samples:
         raise UploadRefused(
-            "too-large", f"meta['num_samples']: expected at most {spec.max_samples}, got {n}"
+            "too-large",
+            f"meta['num_samples']: expected at most {spec.max_samples}, got {_short(n)}",
         )
     shape = fields.get("sample_shape")
     if not isinstance(shape, list) or not all(_is_int(d) for d in shape):
@@ -398,11 +436,15 @@ def _metrics(record: MetricRecord, n: int) -> float:
             raise UploadRefused(
                 "metrics", f"metrics['{key}']: expected a number, got {_short(value)}"
             )
-        if not (math.isfinite(value) and value >= 0):
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int beyond float range
+            seconds = math.inf
+        if not (math.isfinite(seconds) and seconds >= 0):
             raise UploadRefused(
-                "metrics", f"metrics['{key}']: expected finite seconds >= 0, got {value!r}"
+                "metrics", f"metrics['{key}']: expected finite seconds >= 0, got {_short(value)}"
             )
-        total += float(value)
+        total += seconds
     if not math.isfinite(total):
         raise UploadRefused("metrics", f"metrics: expected finite total seconds, got {total!r}")
     return total
@@ -420,11 +462,11 @@ def _declared_shape(array: object, where: str) -> tuple[int, ...]:
     if (
         not isinstance(shape, tuple | list)
         or len(shape) > _MAX_NDIM
-        or not all(_is_int(d) and d >= 0 for d in shape)
+        or not all(_is_int64(d) and d >= 0 for d in shape)
     ):
         raise UploadRefused(
             "bad-array",
-            f"{where}: expected a shape of at most {_MAX_NDIM} ints >= 0, got {_short(shape)}",
+            f"{where}: expected a shape of at most {_MAX_NDIM} int64 >= 0, got {_short(shape)}",
         )
     if not isinstance(array.data, bytes):
         raise UploadRefused(
