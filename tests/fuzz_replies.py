@@ -1110,6 +1110,8 @@ def _array_fields(
         )
         copy.data = bytearray(array.data)  # type: ignore[assignment]
         record[key] = copy
+        # Not bytes, as Array promises; the same bytes arrive as bytes over the wire.
+        return _either(draft, f"{key}: Array data as bytearray")
     else:
         other = "float32" if array.dtype != "float32" else "uint8"
         record[key] = Array(
