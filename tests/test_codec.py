@@ -685,7 +685,7 @@ def test_array_specs_bound_incompressible_frames() -> None:
 
 
 def test_zstd_frames_that_inflate_beyond_their_header_are_refused() -> None:
-    from fuzz_replies import rle_frame
+    from fuzz_replies_test import rle_frame
 
     codec, batch = _good("u4+zstd")
     raw_n = batch.meta["zstd_raw_nbytes"]

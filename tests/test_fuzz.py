@@ -1,6 +1,6 @@
 """Fuzzing the single upload validation point (:func:`ecofed_flwr.protocol.decode_upload`).
 
-Thousands of seeded replies (see ``fuzz_replies.py``), most of them malformed, go through
+Thousands of seeded replies (see ``fuzz_replies_test.py``), most of them malformed, go through
 ``decode_upload``: nothing but ``UploadRefused`` may escape, nothing that must be refused is
 accepted, every accepted upload decodes to finite values within the stated bound, and no single
 reply makes the server allocate more than a few megabytes; ``split_reply_bytes``, which the
@@ -22,7 +22,7 @@ import zstandard
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
 from flwr.supercore.inflatable.inflatable_utils import inflate_object_from_contents
-from fuzz_replies import (
+from fuzz_replies_test import (
     DEFAULT_CODECS,
     GENERATORS,
     UNPICKLED,

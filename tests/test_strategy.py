@@ -86,7 +86,7 @@ def test_a_good_reply_is_accepted_and_decodes_to_the_front_output(split) -> None
     # u4 per tensor: the decoded activations are within half a step of the front's output.
     gen = torch.Generator().manual_seed(0)
     expected = split.front(torch.randn(30, 3, 16, 16, generator=gen)).numpy()
-    decoded = strategy.codec.decode(batch)
+    decoded = strategy.server.codec.decode(batch)
     step = (expected.max() - expected.min()) / 15
     assert np.abs(decoded - expected).max() <= step / 2 + 1e-5
 
@@ -105,17 +105,17 @@ def test_reply_bytes_split_by_purpose(split) -> None:  # type: ignore[no-untyped
 @pytest.mark.parametrize(
     ("mutate", "reason"),
     [
-        (lambda r, s: _with(r, **{ACTIVATIONS_KEY: None}), "lacks the record 'activations'"),
-        (lambda r, s: _with(r, **{METRICS_KEY: None}), "lacks the record 'metrics'"),
+        (lambda r, s: _with(r, **{ACTIVATIONS_KEY: None}), "missing-record: .*\\['activations'\\]"),
+        (lambda r, s: _with(r, **{METRICS_KEY: None}), "missing-record: .*\\['metrics'\\]"),
         (
             lambda r, s: _with(r, **{LABELS_KEY: ArrayRecord({"labels": Array(np.full(30, 10))})}),
-            "outside",
+            r"expected values in \[0, 10\)",
         ),
         (
             lambda r, s: _with(
                 r, **{LABELS_KEY: ArrayRecord({"labels": Array(np.zeros(29, np.uint8))})}
             ),
-            "labels must be 30",
+            "expected 30 integers",
         ),
         (
             lambda r, s: _with(
@@ -127,9 +127,9 @@ def test_reply_bytes_split_by_purpose(split) -> None:  # type: ignore[no-untyped
             lambda r, s: _with(
                 r, **{METRICS_KEY: MetricRecord({"num-examples": 31, "front-seconds": 0.1})}
             ),
-            "num-examples 31",
+            "num-examples.*expected 30",
         ),
-        (lambda r, s: _reply(s, codec="u8"), "codec 'u8'"),
+        (lambda r, s: _reply(s, codec="u8"), "codec.*expected 'u4', got 'u8'"),
         (
             lambda r, s: _with(
                 r,
@@ -142,7 +142,7 @@ def test_reply_bytes_split_by_purpose(split) -> None:  # type: ignore[no-untyped
                     )
                 },
             ),
-            "malformed activations",
+            "bad-array|values",
         ),
         (
             lambda r, s: _with(
@@ -158,7 +158,7 @@ def test_reply_bytes_split_by_purpose(split) -> None:  # type: ignore[no-untyped
                     )
                 },
             ),
-            "malformed activations",
+            "bad-array|values",
         ),
         (
             lambda r, s: _with(
@@ -188,26 +188,32 @@ def test_bad_replies_are_refused_with_a_reason(split, mutate, reason: str) -> No
     strategy = _strategy(split)
     with pytest.raises(ReplyError, match=reason):
         strategy.validate_reply(mutate(_reply(split), split))
-    assert len(strategy.buffer) == 0
+    assert len(strategy.server.buffer) == 0
 
 
 def test_oversized_uploads_are_refused(split) -> None:  # type: ignore[no-untyped-def]
-    strategy = _strategy(split)
-    strategy.max_samples_per_client = 20
-    with pytest.raises(ReplyError, match="samples; expected 1 to 20"):
+    strategy = EcoFedStrategy(
+        split.back, split.fingerprint, split.activation_shape, 10, max_samples_per_client=20
+    )
+    with pytest.raises(ReplyError, match="too-large.*at most 20, got 30"):
         strategy.validate_reply(_reply(split, n=30))
 
 
 def test_aggregate_keeps_good_uploads_when_others_are_bad(split) -> None:  # type: ignore[no-untyped-def]
     strategy = _strategy(split)
-    strategy._sampled = [1, 2]  # noqa: SLF001
+    # Replies built here come from node 7 (upload_reply) or 0 (_with): both are client "0".
+    strategy._client_of, strategy._node_of = {7: "0", 0: "0"}, {"0": 7}  # noqa: SLF001
+    assert strategy.server.begin_round(1, ["0"]).uploaders == ["0"]
     good = _reply(split, n=30)
     bad = _with(_reply(split), **{LABELS_KEY: None})
     arrays, metrics = strategy.aggregate_train(1, [good, bad])
     assert arrays is not None and metrics is not None
     assert metrics["samples-uploaded"] == 30
-    assert strategy.buffer.num_samples() == 30
+    # One upload per node per round: the second reply is refused and changes nothing.
+    assert strategy.server.buffer.num_uploaded() == 30
+    assert strategy.server.current.uploaded == ["0"] and not strategy.server.current.refused
     assert strategy.ledger.total("up", "activations") > 0
+    assert strategy.ledger.messages("up") == 2
 
 
 def test_strategy_rejects_bad_settings(split) -> None:  # type: ignore[no-untyped-def]

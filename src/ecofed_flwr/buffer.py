@@ -20,17 +20,29 @@ class BufferEntry:
     batch : EncodedBatch
         The activations, with any lossless stage removed (still quantized and bit-packed).
     labels : np.ndarray
-        int64 labels, one per sample.
+        int64 labels, one per sample of the upload.
     round : int
         Round of the upload.
+    train_rows : np.ndarray
+        Sorted rows of the upload the server trains on.
+    holdout_rows : np.ndarray
+        Sorted rows held out for validation: never in a training batch.
     """
 
     batch: EncodedBatch
     labels: np.ndarray
     round: int
+    train_rows: np.ndarray
+    holdout_rows: np.ndarray
 
     @property
     def num_samples(self) -> int:
+        """Training samples (the hold-out excluded)."""
+        return int(self.train_rows.shape[0])
+
+    @property
+    def num_uploaded(self) -> int:
+        """Samples of the upload, hold-out included."""
         return int(self.labels.shape[0])
 
     @property
@@ -54,15 +66,31 @@ class ReplayBuffer:
         self.codec = codec
         self._entries: dict[str, BufferEntry] = {}
 
-    def put(self, client: str, batch: EncodedBatch, labels: np.ndarray, round: int) -> None:
-        """Store (or replace) ``client``'s entry; the batch must already be validated."""
-        if batch.num_samples != labels.shape[0]:
+    def put(
+        self,
+        client: str,
+        batch: EncodedBatch,
+        labels: np.ndarray,
+        round: int,
+        holdout_rows: np.ndarray | None = None,
+    ) -> None:
+        """Store (or replace) ``client``'s entry; the batch must already be validated.
+
+        ``holdout_rows`` (default: none) are kept for validation and never trained on.
+        """
+        n = batch.num_samples
+        if n != labels.shape[0]:
             raise ValueError(
-                f"client {client}: {batch.num_samples} activation samples but "
-                f"{labels.shape[0]} labels"
+                f"client {client}: {n} activation samples but {labels.shape[0]} labels"
             )
+        held = np.unique(np.asarray([] if holdout_rows is None else holdout_rows, dtype=np.int64))
+        if held.size and (held[0] < 0 or held[-1] >= n):
+            raise ValueError(f"client {client}: hold-out rows outside [0, {n})")
+        train = np.setdiff1d(np.arange(n, dtype=np.int64), held, assume_unique=True)
         packed = self.codec.without_lossless(batch)
-        self._entries[client] = BufferEntry(packed, labels.astype(np.int64, copy=False), round)
+        self._entries[client] = BufferEntry(
+            packed, labels.astype(np.int64, copy=False), round, train, held
+        )
 
     def __contains__(self, client: object) -> bool:
         return client in self._entries
@@ -75,13 +103,37 @@ class ReplayBuffer:
         return self._entries[client]
 
     def clients(self) -> list[str]:
-        """Clients that have an entry, in insertion order."""
-        return list(self._entries)
+        """Clients that have an entry, sorted (the order never depends on arrival)."""
+        return sorted(self._entries, key=client_sort_key)
+
+    def remove(self, client: str) -> None:
+        """Drop ``client``'s entry (no error when it has none)."""
+        self._entries.pop(client, None)
 
     def num_samples(self, clients: Sequence[str] | None = None) -> int:
-        """Stored samples of ``clients`` (default: all)."""
+        """Stored training samples of ``clients`` (default: all)."""
         keys = self._entries if clients is None else clients
         return sum(self._entries[c].num_samples for c in keys)
+
+    def num_uploaded(self) -> int:
+        """Samples of every stored upload, hold-out included."""
+        return sum(e.num_uploaded for e in self._entries.values())
+
+    def num_holdout(self) -> int:
+        """Samples held out for validation, over all clients."""
+        return sum(int(e.holdout_rows.shape[0]) for e in self._entries.values())
+
+    def holdout(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decoded hold-out activations and labels of every client (sorted by client)."""
+        xs, ys = [], []
+        for client in self.clients():
+            entry = self._entries[client]
+            if entry.holdout_rows.size:
+                xs.append(self.decode(client, entry.holdout_rows))
+                ys.append(torch.from_numpy(entry.labels[entry.holdout_rows]))
+        if not xs:
+            return torch.zeros(0), torch.zeros(0, dtype=torch.int64)
+        return torch.cat(xs), torch.cat(ys)
 
     @property
     def nbytes(self) -> int:
@@ -102,15 +154,19 @@ class ReplayBuffer:
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield ``(activations, labels)`` training batches mixed across ``clients``.
 
-        Every stored sample of the distinct clients in ``clients`` appears once; batches are
-        decoded only when reached.
+        Every training sample of the distinct clients in ``clients`` appears once (hold-out
+        rows never do); batches are decoded only when reached.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         owners = list(dict.fromkeys(clients))
         sizes = [self._entries[c].num_samples for c in owners]
         owner = np.repeat(np.arange(len(owners)), sizes)
-        row = np.concatenate([np.arange(n) for n in sizes]) if sizes else np.zeros(0, int)
+        row = (
+            np.concatenate([self._entries[c].train_rows for c in owners])
+            if sizes
+            else np.zeros(0, np.int64)
+        )
         order = generator.permutation(len(row)) if shuffle else np.arange(len(row))
         for start in range(0, len(order), batch_size):
             picked = order[start : start + batch_size]
@@ -213,7 +269,12 @@ def make_refresh_policy(spec: str) -> RefreshPolicy:
     raise ValueError(f"unknown refresh policy {spec!r}; use 'every:P', 'once' or 'stall:N'")
 
 
-REPLAY_SELECTIONS = ("paper", "sampled")
+REPLAY_SELECTIONS = ("all", "paper", "sampled")
+
+
+def client_sort_key(client: str) -> tuple[int, int, str]:
+    """Sort key of client names: numeric names (partition ids) numerically, then the rest."""
+    return (0, int(client), "") if client.isdigit() else (1, 0, client)
 
 
 def select_replay(
@@ -225,9 +286,13 @@ def select_replay(
 ) -> list[str]:
     """Clients whose buffered activations fill the round's replay slots.
 
-    ``paper``: each slot draws a random client that has an entry (with replacement, as the
-    public code does). ``sampled``: the round's sampled clients that have entries.
+    ``all``: every client that has an entry (one pass over the whole buffer; the number of
+    slots is ignored). ``paper``: each slot draws a random client that has an entry (with
+    replacement, as the public code does). ``sampled``: the round's sampled clients that
+    have entries.
     """
+    if selection == "all":
+        return buffer.clients()
     if selection == "paper":
         stored = buffer.clients()
         if not stored or num_slots <= 0:

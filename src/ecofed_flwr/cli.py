@@ -6,6 +6,7 @@ Subcommands::
     ecofed models
     ecofed codecs
     ecofed run [--app-dir DIR] [--num-supernodes N] [--output-root DIR] [--run-config K=V ...]
+    ecofed evaluate RUN_DIR_OR_MODEL [--dataset NAME] [--data-dir DIR] [--test-samples N]
 
 Each subcommand is one ``_add_<name>_parser`` function that registers its arguments and sets
 ``handler``, a function taking the parsed arguments and returning the exit code; a new
@@ -279,6 +280,75 @@ def _run_run(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------------- evaluate
+
+
+def _add_evaluate_parser(subparsers: _Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="accuracy of a saved classifier (a run folder or its model.pt) on a test set",
+        description=(
+            "Load the classifier a run kept (front + trained back, weights only) and print "
+            "its accuracy on the test split of the run's data set, prepared as in training "
+            "(or of --dataset)."
+        ),
+    )
+    parser.add_argument("path", type=Path, metavar="RUN_DIR_OR_MODEL")
+    parser.add_argument("--dataset", default=None, help="data set (default: the run's)")
+    parser.add_argument("--data-dir", default=None, help="data folder (default: the run's)")
+    parser.add_argument(
+        "--test-samples",
+        type=int,
+        default=None,
+        help="test samples, 0 for all (default: the run's test-samples)",
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON object")
+    parser.set_defaults(handler=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from ecofed_flwr.classifier import load_classifier
+    from ecofed_flwr.config import EcoFedConfig
+    from ecofed_flwr.data import load_dataset
+
+    model = load_classifier(args.path)
+    run = dict(model.metadata.get("config", {}))
+    if args.dataset is not None:
+        run["dataset"] = args.dataset
+    if args.data_dir is not None:
+        run["data-dir"] = args.data_dir
+    if args.test_samples is not None:
+        run["test-samples"] = args.test_samples
+    cfg = EcoFedConfig.from_mapping({k: v for k, v in run.items() if k in EcoFedConfig().to_dict()})
+    test = load_dataset(cfg.dataset, "test", data_dir=cfg.data_dir or None, seed=cfg.seed)
+    indices = cfg.test_indices(len(test))
+    if indices is not None:
+        test = test.subset(indices)
+    dataset = cfg.dataset
+    inputs = model.prepare(test.images)
+    labels = torch.as_tensor(test.labels, dtype=torch.int64)
+    correct = int((model.predict(inputs) == labels).sum())
+    accuracy = correct / max(len(labels), 1)
+    result = {
+        "model_path": str(args.path),
+        "dataset": dataset,
+        "samples": len(labels),
+        "accuracy": accuracy,
+        "round": model.metadata.get("round"),
+        "val_accuracy": model.metadata.get("val_accuracy"),
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"{args.path}: accuracy {accuracy:.4f} ({correct}/{len(labels)}) on {dataset} test "
+            f"(back of round {result['round']}, val accuracy {result['val_accuracy']})"
+        )
+    return 0
+
+
 # --------------------------------------------------------------------------------------- main
 
 _SUBCOMMANDS: tuple[Callable[[_Subparsers], None], ...] = (
@@ -286,6 +356,7 @@ _SUBCOMMANDS: tuple[Callable[[_Subparsers], None], ...] = (
     _add_models_parser,
     _add_codecs_parser,
     _add_run_parser,
+    _add_evaluate_parser,
 )
 
 

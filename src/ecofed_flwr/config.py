@@ -6,9 +6,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+import numpy as np
+
+from ecofed_flwr import defaults
 from ecofed_flwr.buffer import REPLAY_SELECTIONS, make_refresh_policy
 from ecofed_flwr.codec import make_codec
 from ecofed_flwr.data import parse_partitioning
+from ecofed_flwr.schedule import make_lr_schedule
+from ecofed_flwr.server import KEEP_CHOICES
 from ecofed_flwr.trainer import TrainerConfig
 
 
@@ -24,31 +29,34 @@ class EcoFedConfig:
     ``learning_rate``). See the README's table for what each one does.
     """
 
-    model: str = "tf_efficientnet_lite0"
-    cut: str = "stage4"
-    weights: str = "imagenet"
-    input_size: int = 32
-    dataset: str = "fashion_mnist"
+    model: str = defaults.MODEL
+    cut: str = defaults.CUT
+    weights: str = defaults.WEIGHTS
+    input_size: int = defaults.INPUT_SIZE
+    dataset: str = defaults.DATASET
     data_dir: str = ""
-    partitioning: str = "iid"
-    samples_per_client: int = 2000
+    partitioning: str = defaults.PARTITIONING
+    samples_per_client: int = defaults.SAMPLES_PER_CLIENT
     test_samples: int = 0
-    num_server_rounds: int = 3
-    fraction_train: float = 0.5
-    min_train_nodes: int = 2
-    refresh: str = "once"
-    replay: str = "sampled"
-    codec: str = "u4"
-    trainer: str = "pooled"
-    learning_rate: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    batch_size: int = 64
-    local_epochs: int = 1
-    front_batch_size: int = 256
-    round_timeout: float = 900.0
-    seed: int = 0
-    device: str = "auto"
+    num_server_rounds: int = defaults.NUM_SERVER_ROUNDS
+    fraction_train: float = defaults.FRACTION_TRAIN
+    min_train_nodes: int = defaults.MIN_TRAIN_NODES
+    refresh: str = defaults.REFRESH
+    replay: str = defaults.REPLAY
+    codec: str = defaults.CODEC
+    validation_fraction: float = defaults.VALIDATION_FRACTION
+    keep: str = defaults.KEEP
+    trainer: str = defaults.TRAINER
+    learning_rate: float = defaults.LEARNING_RATE
+    lr_schedule: str = defaults.LR_SCHEDULE
+    momentum: float = defaults.MOMENTUM
+    weight_decay: float = defaults.WEIGHT_DECAY
+    batch_size: int = defaults.BATCH_SIZE
+    local_epochs: int = defaults.LOCAL_EPOCHS
+    front_batch_size: int = defaults.FRONT_BATCH_SIZE
+    round_timeout: float = defaults.ROUND_TIMEOUT
+    seed: int = defaults.SEED
+    device: str = defaults.DEVICE
     output_dir: str = ""
 
     def __post_init__(self) -> None:
@@ -70,16 +78,23 @@ class EcoFedConfig:
             raise ConfigError(f"round-timeout must be > 0, got {self.round_timeout}")
         if self.replay not in REPLAY_SELECTIONS:
             raise ConfigError(f"replay must be one of {REPLAY_SELECTIONS}, got {self.replay!r}")
+        if self.keep not in KEEP_CHOICES:
+            raise ConfigError(f"keep must be one of {KEEP_CHOICES}, got {self.keep!r}")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ConfigError(
+                f"validation-fraction must be in [0, 1), got {self.validation_fraction}"
+            )
         checks = (
             ("codec", make_codec),
             ("refresh", make_refresh_policy),
+            ("lr_schedule", make_lr_schedule),
             ("partitioning", parse_partitioning),
         )
         for name, parse in checks:
             try:
                 parse(getattr(self, name))
             except ValueError as err:
-                raise ConfigError(f"{name}: {err}") from err
+                raise ConfigError(f"{_key(name)}: {err}") from err
         try:
             self.trainer_config()
         except ValueError as err:
@@ -97,6 +112,12 @@ class EcoFedConfig:
             seed=self.seed,
             device=self.device,
         )
+
+    def test_indices(self, num_test: int) -> np.ndarray | None:
+        """Test samples the server scores: all (None) or a seeded subset of ``test-samples``."""
+        if not self.test_samples or self.test_samples >= num_test:
+            return None
+        return np.random.default_rng(self.seed).permutation(num_test)[: self.test_samples]
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> EcoFedConfig:
@@ -125,8 +146,12 @@ def _key(name: str) -> str:
 
 
 def _coerce(value: Any, kind: type) -> Any:
-    if kind is bool or isinstance(value, bool):
-        raise TypeError("booleans are not settings here")
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise TypeError("expected true or false")
+        return value
+    if isinstance(value, bool):
+        raise TypeError("a boolean where a number or text was expected")
     if kind is int:
         if isinstance(value, float) and not value.is_integer():
             raise ValueError("not an integer")

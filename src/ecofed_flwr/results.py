@@ -27,7 +27,11 @@ def _finite(value: Any) -> Any:
 def summarize(
     config: dict[str, Any], rounds: Sequence[dict[str, Any]], extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The results document: config, per-round entries and totals."""
+    """The results document: config, per-round entries and totals.
+
+    ``final_accuracy`` is the last round's test accuracy unless ``extra`` names the kept
+    round's (``best_round`` and its ``final_accuracy``).
+    """
     final = rounds[-1] if rounds else {}
     doc = {
         "config": config,
@@ -61,23 +65,31 @@ def plot_accuracy(doc: dict[str, Any], path: str | Path, title: str = "") -> Pat
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    rounds = [r for r in doc["rounds"] if r.get("accuracy") is not None]
-    xs = [r["round"] for r in rounds]
-    acc = [100 * r["accuracy"] for r in rounds]
-    cumulative, total = [], 0
-    for r in doc["rounds"]:
-        total += r["bytes_up"] + r["bytes_down"]
-        if r.get("accuracy") is not None:
-            cumulative.append(total / 1e6)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    left.plot(xs, acc, marker="o")
+    for key, label, color in (
+        ("val_accuracy", "validation (hold-out of the uploads)", "tab:orange"),
+        ("accuracy", "test", "tab:blue"),
+    ):
+        xs, acc, cumulative, total = [], [], [], 0
+        for r in doc["rounds"]:
+            total += r["bytes_up"] + r["bytes_down"]
+            if r.get(key) is not None:
+                xs.append(r["round"])
+                acc.append(100 * r[key])
+                cumulative.append(total / 1e6)
+        if xs:
+            left.plot(xs, acc, marker="o", color=color, label=label)
+            right.plot(cumulative, acc, marker="o", color=color, label=label)
+    best = doc.get("best_round")
+    if best:
+        left.axvline(best, color="grey", ls=":", label=f"kept round {best}")
     left.set_xlabel("round")
     left.xaxis.set_major_locator(MaxNLocator(integer=True))
-    left.set_ylabel("test accuracy (%)")
+    left.set_ylabel("accuracy (%)")
     left.set_title("accuracy per round")
-    right.plot(cumulative, acc, marker="o", color="tab:green")
+    left.legend(fontsize=8)
     right.set_xlabel("cumulative bytes up + down (MB)")
-    right.set_ylabel("test accuracy (%)")
+    right.set_ylabel("accuracy (%)")
     right.set_title("accuracy against communication")
     for ax in (left, right):
         ax.grid(alpha=0.3)

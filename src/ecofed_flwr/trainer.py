@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import copy
+import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,7 +13,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ecofed_flwr import defaults
 from ecofed_flwr.buffer import ReplayBuffer
+
+#: Learning rate as a function of the position in the round (0 at its first step, < 1).
+LearningRateAt = Callable[[float], float]
 
 TRAINER_MODES = ("copies", "pooled")
 
@@ -38,15 +43,16 @@ class TrainerConfig:
 
     Parameters
     ----------
-    mode : str (default: "copies")
+    mode : str (default: "pooled")
         ``"copies"`` (paper): one copy of the global back per client slot, each trained on
         that client's buffer, then averaged weighted by sample count (FedAvg).
         ``"pooled"``: one shared back trained on batches mixed from every slot's buffer.
-    learning_rate : float (default: 0.01)
+    learning_rate : float (default: 0.05)
+        Base learning rate (a schedule scales it per step, see :meth:`BackTrainer.train_round`).
     momentum : float (default: 0.9)
         SGD momentum, reset every round.
     weight_decay : float (default: 0.0)
-    batch_size : int (default: 10)
+    batch_size : int (default: 64)
     local_epochs : int (default: 1)
         Passes over each slot's buffered samples per round.
     seed : int (default: 0)
@@ -57,14 +63,14 @@ class TrainerConfig:
         Keep 4-D activations and conv weights channels-last (faster oneDNN/cuDNN kernels).
     """
 
-    mode: str = "copies"
-    learning_rate: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    batch_size: int = 10
-    local_epochs: int = 1
-    seed: int = 0
-    device: str = "auto"
+    mode: str = defaults.TRAINER
+    learning_rate: float = defaults.LEARNING_RATE
+    momentum: float = defaults.MOMENTUM
+    weight_decay: float = defaults.WEIGHT_DECAY
+    batch_size: int = defaults.BATCH_SIZE
+    local_epochs: int = defaults.LOCAL_EPOCHS
+    seed: int = defaults.SEED
+    device: str = defaults.DEVICE
     channels_last: bool = True
 
     def __post_init__(self) -> None:
@@ -89,6 +95,8 @@ class TrainStats:
     samples: int
     steps: int
     seconds: float
+    skipped_steps: int = 0
+    last_learning_rate: float = float("nan")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -115,6 +123,24 @@ def fedavg_states(states: Sequence[dict[str, Tensor]], weights: Sequence[int]) -
     return averaged
 
 
+@dataclass
+class _Run:
+    """Running totals of one training pass."""
+
+    loss_sum: float = 0.0
+    samples: int = 0
+    steps: int = 0
+    skipped: int = 0
+    last_lr: float = float("nan")
+
+    def add(self, other: _Run) -> None:
+        self.loss_sum += other.loss_sum
+        self.samples += other.samples
+        self.steps += other.steps
+        self.skipped += other.skipped
+        self.last_lr = other.last_lr
+
+
 class BackTrainer:
     """Trains the global back-end on buffered activations, one round at a time.
 
@@ -134,36 +160,44 @@ class BackTrainer:
             self.back.to(memory_format=torch.channels_last)
 
     def train_round(
-        self, buffer: ReplayBuffer, slots: Sequence[str], server_round: int
+        self,
+        buffer: ReplayBuffer,
+        slots: Sequence[str],
+        server_round: int,
+        learning_rate_at: LearningRateAt | None = None,
     ) -> TrainStats:
-        """Train on the buffered samples of ``slots`` (one entry per client slot)."""
+        """Train on the buffered samples of ``slots`` (one entry per client slot).
+
+        ``learning_rate_at(f)`` gives the learning rate of the step at fraction ``f`` of this
+        round's steps (default: the configured rate throughout). Batch order and dropout come
+        from ``(seed, server_round)`` only, so a round is reproducible on its own (and after a
+        resume). A step whose loss is not finite is skipped (counted in ``skipped_steps``).
+        """
         start = time.perf_counter()
         if not slots:
             return TrainStats(loss=float("nan"), samples=0, steps=0, seconds=0.0)
+        lr_at = learning_rate_at or (lambda _: self.config.learning_rate)
         generator = np.random.default_rng([self.config.seed, server_round])
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.config.seed * 100_003 + server_round)
             if self.config.mode == "pooled":
-                loss_sum, samples, steps = self._train(self.back, buffer, slots, generator)
+                run = self._train(self.back, buffer, slots, generator, lr_at)
             else:
-                loss_sum, samples, steps = 0.0, 0, 0
+                run = _Run()
                 states, weights = [], []
                 for client in slots:
                     local = copy.deepcopy(self.back)
-                    c_loss, c_samples, c_steps = self._train(local, buffer, [client], generator)
-                    loss_sum, samples, steps = (
-                        loss_sum + c_loss,
-                        samples + c_samples,
-                        steps + c_steps,
-                    )
+                    run.add(self._train(local, buffer, [client], generator, lr_at))
                     states.append(local.state_dict())
                     weights.append(buffer.get(client).num_samples)
                 self.back.load_state_dict(fedavg_states(states, weights))
         return TrainStats(
-            loss=loss_sum / max(samples, 1),
-            samples=samples,
-            steps=steps,
+            loss=run.loss_sum / run.samples if run.samples else float("nan"),
+            samples=run.samples,
+            steps=run.steps,
             seconds=time.perf_counter() - start,
+            skipped_steps=run.skipped,
+            last_learning_rate=run.last_lr,
         )
 
     def _train(
@@ -172,25 +206,36 @@ class BackTrainer:
         buffer: ReplayBuffer,
         clients: Sequence[str],
         generator: np.random.Generator,
-    ) -> tuple[float, int, int]:
+        lr_at: LearningRateAt,
+    ) -> _Run:
         cfg = self.config
         # A fresh optimiser each call: momentum is reset every round, as in the paper.
         optimizer = cfg.optimizer(model.parameters())
         model.train()
-        loss_sum, samples, steps = 0.0, 0, 0
+        run = _Run()
+        total = cfg.local_epochs * math.ceil(
+            buffer.num_samples(list(dict.fromkeys(clients))) / cfg.batch_size
+        )
         for _ in range(cfg.local_epochs):
             for x, y in buffer.iter_batches(clients, cfg.batch_size, generator):
+                run.last_lr = lr_at((run.steps + run.skipped + 0.5) / max(total, 1))
+                for group in optimizer.param_groups:
+                    group["lr"] = run.last_lr
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
                 if cfg.channels_last and x.dim() == 4:
                     x = x.contiguous(memory_format=torch.channels_last)
                 optimizer.zero_grad(set_to_none=True)
                 loss = F.cross_entropy(model(x), y)
+                if not torch.isfinite(loss):
+                    # A guard, not a substitute for validating uploads: never step on NaN/inf.
+                    run.skipped += 1
+                    continue
                 loss.backward()
                 optimizer.step()
-                loss_sum += float(loss.detach()) * len(y)
-                samples += len(y)
-                steps += 1
-        return loss_sum, samples, steps
+                run.loss_sum += float(loss.detach()) * len(y)
+                run.samples += len(y)
+                run.steps += 1
+        return run
 
     def evaluate(
         self, activations: Tensor, labels: Tensor, batch_size: int = 1000

@@ -10,7 +10,7 @@ from flwr.clientapp import ClientApp
 from ecofed_flwr.app.task import build_split, client_data
 from ecofed_flwr.clients import LocalData, add_ecofed_handlers
 from ecofed_flwr.config import EcoFedConfig
-from ecofed_flwr.models import FrozenFront
+from ecofed_flwr.models import SplitModel
 
 
 def make_client_app(cfg: EcoFedConfig | None = None) -> ClientApp:
@@ -22,8 +22,8 @@ def make_client_app(cfg: EcoFedConfig | None = None) -> ClientApp:
     def config(context: Context) -> EcoFedConfig:
         return cfg or EcoFedConfig.from_mapping(context.run_config)
 
-    def front(context: Context) -> FrozenFront:
-        return build_split(config(context)).front
+    def front(context: Context) -> SplitModel:
+        return build_split(config(context))
 
     def data(context: Context) -> LocalData:
         node = context.node_config

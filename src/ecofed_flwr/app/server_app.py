@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import time
 from datetime import datetime
-from logging import INFO
+from logging import ERROR, INFO
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,13 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.supercore import log
 
 from ecofed_flwr.app.task import build_split, num_classes_of, test_set
+from ecofed_flwr.classifier import MODEL_FILE, save_classifier
 from ecofed_flwr.config import EcoFedConfig
+from ecofed_flwr.handshake import describe_split
 from ecofed_flwr.results import PLOT_FILE, RESULTS_FILE, plot_accuracy, summarize, write_json
-from ecofed_flwr.strategies import EcoFedStrategy, RoundReport
+from ecofed_flwr.server import EcoFedServer, RoundReport
+from ecofed_flwr.strategies import EcoFedStrategy
+from ecofed_flwr.strategies.ecofed import NoUploadError
 from ecofed_flwr.trainer import evaluate_back, resolve_device, run_front
 
 
@@ -28,12 +32,24 @@ def output_dir(cfg: EcoFedConfig) -> Path:
     return Path.cwd() / "outputs" / datetime.now().strftime("run-%Y%m%d-%H%M%S")
 
 
+def learned_something(accuracy: float | None, num_classes: int) -> bool:
+    """Whether ``accuracy`` is clearly above chance (at least 1.5 times ``1 / num_classes``)."""
+    return accuracy is not None and accuracy >= 1.5 / num_classes
+
+
 def run_federation(grid: Grid, cfg: EcoFedConfig, num_nodes_hint: int = 0) -> dict[str, Any]:
-    """Run EcoFed as ``cfg`` says on ``grid``; write and return the results document."""
+    """Run EcoFed as ``cfg`` says on ``grid``; write and return the results document.
+
+    The run folder gets ``results.json`` (updated after every round), ``accuracy.png`` and
+    ``model.pt`` (the kept classifier, rewritten whenever the best round changes). The run
+    is ``"completed"`` only when uploads were accepted and the kept back is clearly above
+    chance on the validation hold-out; otherwise ``"failed"`` with the reason.
+    """
     started = time.perf_counter()
     out = output_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
     split = build_split(cfg)
+    num_classes = num_classes_of(cfg)
     device = resolve_device(cfg.device)
     images, labels = test_set(cfg)
     # The front is frozen, so the test activations are computed once for the whole run.
@@ -52,61 +68,115 @@ def run_federation(grid: Grid, cfg: EcoFedConfig, num_nodes_hint: int = 0) -> di
     )
 
     def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
+        # Test figures are reported only: selection uses the uploads' hold-out.
         eval_back.load_state_dict(arrays.to_torch_state_dict())
         loss, accuracy = evaluate_back(eval_back, test_activations, labels)
         return MetricRecord({"accuracy": accuracy, "loss": loss})
 
     rounds: list[dict[str, Any]] = []
-    extra = {
+    model_path = out / MODEL_FILE
+    extra: dict[str, Any] = {
         "fingerprint": split.fingerprint,
         "activation_shape": list(split.activation_shape),
         "num_test_samples": len(labels),
+        "model_path": str(model_path),
     }
-
-    def on_round(report: RoundReport) -> None:
-        rounds.append(report.to_json())
-        write_json(
-            out / RESULTS_FILE, summarize(cfg.to_dict(), rounds, {**extra, "status": "running"})
-        )
-
     strategy = EcoFedStrategy(
         # A copy: the split is cached per process and must not carry training between runs.
         back=copy.deepcopy(split.back),
         fingerprint=split.fingerprint,
         activation_shape=split.activation_shape,
-        num_classes=num_classes_of(cfg),
+        num_classes=num_classes,
         codec=cfg.codec,
         refresh=cfg.refresh,
         replay=cfg.replay,
         trainer=cfg.trainer_config(),
+        lr_schedule=cfg.lr_schedule,
+        validation_fraction=cfg.validation_fraction,
+        keep=cfg.keep,
         fraction_train=cfg.fraction_train,
         min_train_nodes=cfg.min_train_nodes,
         min_available_nodes=max(cfg.min_train_nodes, num_nodes_hint),
         upload_config={"front-batch-size": cfg.front_batch_size},
-        on_round=on_round,
+        front_description=describe_split(split),
         seed=cfg.seed,
     )
-    strategy.start(
-        grid=grid,
-        initial_arrays=ArrayRecord(),
-        num_rounds=cfg.num_server_rounds,
-        timeout=cfg.round_timeout,
-        evaluate_fn=evaluate,
-    )
+    server = strategy.server
+
+    def on_round(report: RoundReport) -> None:
+        rounds.append(report.to_json())
+        if report.round > 0 and report.round == server.best_round:
+            save_classifier(
+                model_path,
+                split,
+                server.result_state(),
+                cfg.codec,
+                cfg.to_dict(),
+                {"round": report.round, "val_accuracy": report.val_accuracy},
+            )
+        write_json(
+            out / RESULTS_FILE,
+            summarize(cfg.to_dict(), rounds, {**extra, **_best(server), "status": "running"}),
+        )
+
+    strategy.on_round = on_round
+    failure = ""
+    try:
+        strategy.start(
+            grid=grid,
+            initial_arrays=ArrayRecord(),
+            num_rounds=cfg.num_server_rounds,
+            timeout=cfg.round_timeout,
+            evaluate_fn=evaluate,
+        )
+    except NoUploadError as err:
+        failure = str(err)
+    best = _best(server)
+    kept = best["best_val_accuracy"]
+    if kept is None:
+        kept = best["final_accuracy"]
+    if not failure and not learned_something(kept, num_classes):
+        failure = (
+            f"the kept back (round {server.best_round}) is at chance: accuracy {kept} with "
+            f"{num_classes} classes"
+        )
+    status = "failed" if failure else "completed"
     doc = summarize(
         cfg.to_dict(),
         rounds,
         {
             **extra,
-            "status": "completed",
+            **best,
+            "status": status,
+            "failure": failure or None,
+            "excluded_nodes": {str(k): v for k, v in strategy.excluded_nodes.items()},
             "wall_seconds": time.perf_counter() - started,
             "ledger": strategy.ledger.to_json(),
         },
     )
     write_json(out / RESULTS_FILE, doc)
     plot_accuracy(doc, out / PLOT_FILE, f"EcoFed: {cfg.model} cut {cfg.cut}, codec {cfg.codec}")
-    log(INFO, "EcoFed: final accuracy %.4f; results in %s", doc["final_accuracy"] or 0.0, out)
+    if failure:
+        log(ERROR, "EcoFed: run FAILED: %s; results in %s", failure, out)
+    else:
+        log(
+            INFO,
+            "EcoFed: kept round %d: val accuracy %.4f, test accuracy %.4f; model %s",
+            doc["best_round"],
+            doc["best_val_accuracy"] or 0.0,
+            doc["final_accuracy"] or 0.0,
+            model_path,
+        )
     return doc
+
+
+def _best(server: EcoFedServer) -> dict[str, Any]:
+    best = server.best_report
+    return {
+        "best_round": server.best_round,
+        "best_val_accuracy": best.val_accuracy if best else None,
+        "final_accuracy": best.metrics.get("accuracy") if best else None,
+    }
 
 
 def make_server_app(cfg: EcoFedConfig | None = None) -> ServerApp:

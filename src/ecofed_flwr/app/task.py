@@ -74,9 +74,8 @@ def _partitions(
 def test_set(cfg: EcoFedConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """The server's test images (prepared) and labels; ``test-samples`` 0 means all."""
     test = _dataset(cfg.dataset, "test", cfg.data_dir, cfg.seed)
-    if cfg.test_samples and cfg.test_samples < len(test):
-        test = test.subset(
-            np.random.default_rng(cfg.seed).permutation(len(test))[: cfg.test_samples]
-        )
+    indices = cfg.test_indices(len(test))
+    if indices is not None:
+        test = test.subset(indices)
     split = build_split(cfg)
-    return _prepare(split, test), torch.from_numpy(np.asarray(test.labels, dtype=np.int64))
+    return _prepare(split, test), torch.from_numpy(np.array(test.labels, dtype=np.int64))

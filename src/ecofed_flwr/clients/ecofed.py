@@ -12,7 +12,16 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricR
 from flwr.clientapp import ClientApp
 
 from ecofed_flwr.codec import Codec, make_codec
-from ecofed_flwr.models import FrozenFront
+from ecofed_flwr.handshake import (
+    FINGERPRINT_KEY,
+    INFO_ACTION,
+    INFO_KEY,
+    PARTITION_KEY,
+    describe_front,
+    describe_split,
+    front_differences,
+)
+from ecofed_flwr.models import FrozenFront, SplitModel
 from ecofed_flwr.protocol import (
     ACTIVATIONS_KEY,
     CONFIG_KEY,
@@ -45,14 +54,67 @@ class LocalData:
     labels: np.ndarray
     num_classes: int
 
+    def __post_init__(self) -> None:
+        check_labels(self.labels, self.num_classes)
+        if self.images.dim() != 4 or self.images.shape[0] != len(self.labels):
+            raise ValueError(
+                f"images must be (N, C, H, W) with N = {len(self.labels)} labels, got shape "
+                f"{tuple(self.images.shape)}"
+            )
 
-FrontFactory = Callable[[Context], FrozenFront]
+
+def check_labels(labels: np.ndarray, num_classes: int) -> None:
+    """Raise ValueError unless ``labels`` are integers in ``[0, num_classes)`` (before a cast)."""
+    array = np.asarray(labels)
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+    if array.ndim != 1:
+        raise ValueError(f"labels must be one-dimensional, got shape {array.shape}")
+    if array.dtype.kind not in "iu":
+        if (
+            array.dtype.kind != "f"
+            or not np.all(np.isfinite(array))
+            or np.any(array != np.round(array))
+        ):
+            raise ValueError(f"labels must be integers, got dtype {array.dtype}")
+    if array.size and (array.min() < 0 or array.max() >= num_classes):
+        raise ValueError(
+            f"labels must lie in [0, {num_classes}), got min {array.min()}, max {array.max()}"
+        )
+
+
+#: What a front factory may return: the split (preferred: its description lets the device
+#: say what differs from the server's) or only its frozen front.
+FrontLike = SplitModel | FrozenFront
+FrontFactory = Callable[[Context], FrontLike]
 DataLoader = Callable[[Context], LocalData]
+
+
+class FrontMismatchError(ValueError):
+    """The server asked for activations of another front than the device's."""
+
+
+def _front_and_description(front: FrontLike) -> tuple[FrozenFront, dict[str, str | int]]:
+    if isinstance(front, SplitModel):
+        return front.front, describe_split(front)
+    return front, describe_front(front.fingerprint)
+
+
+def check_request_front(config: ConfigRecord, description: dict[str, str | int]) -> None:
+    """Refuse (before computing anything) a request for another front than the device's."""
+    wanted = config.get(FINGERPRINT_KEY)
+    if wanted is None:
+        return
+    if wanted != description[FINGERPRINT_KEY]:
+        diffs = front_differences(dict(config), description)
+        raise FrontMismatchError(
+            "the server asked for activations of another front: " + "; ".join(diffs)
+        )
 
 
 def upload_reply(
     message: Message,
-    front: FrozenFront,
+    front: FrontLike,
     data: LocalData,
     codec: Codec | None = None,
     batch_size: int = 256,
@@ -62,9 +124,10 @@ def upload_reply(
     Parameters
     ----------
     message : Message
-        The server's ``train.ecofed_upload`` request; its config names the codec.
-    front : FrozenFront
-        The device's frozen front-end.
+        The server's ``train.ecofed_upload`` request; its config names the codec and the
+        front it expects.
+    front : SplitModel | FrozenFront
+        The device's split (or only its frozen front).
     data : LocalData
         The samples to upload.
     codec : Codec, optional
@@ -72,16 +135,27 @@ def upload_reply(
     batch_size : int (default: 256)
         Forward batch size (the request's ``front-batch-size`` overrides it).
     """
-    config = message.content.config_records.get(CONFIG_KEY, ConfigRecord())
-    codec = codec or make_codec(str(config.get("codec", "paper")))
+    frozen, description = _front_and_description(front)
+    config = message.content.config_records.get(CONFIG_KEY)
+    if config is None:
+        raise ValueError(f"the upload request lacks its ConfigRecord '{CONFIG_KEY}'")
+    check_request_front(config, description)
+    if codec is None:
+        name = config.get("codec")
+        if not isinstance(name, str):
+            raise ValueError(f"the upload request names no codec (config 'codec' = {name!r})")
+        codec = make_codec(name)
     batch_size = config_value(config, "front-batch-size", int, batch_size)
+    if batch_size < 1:
+        raise ValueError(f"front-batch-size must be >= 1, got {batch_size}")
+    check_labels(data.labels, data.num_classes)
     start = time.perf_counter()
-    activations = run_front(front, data.images, batch_size)
+    activations = run_front(frozen, data.images, batch_size)
     front_seconds = time.perf_counter() - start
     start = time.perf_counter()
     encoded = codec.encode(activations)
     encode_seconds = time.perf_counter() - start
-    arrays, meta = encoded_to_records(encoded, front.fingerprint)
+    arrays, meta = encoded_to_records(encoded, frozen.fingerprint)
     labels = ArrayRecord(
         {"labels": Array(np.ascontiguousarray(data.labels, dtype=label_dtype(data.num_classes)))}
     )
@@ -114,8 +188,9 @@ def add_ecofed_handlers(
     ----------
     app : ClientApp
         The ClientApp to extend.
-    front_factory : Callable[[Context], FrozenFront]
-        Returns the device's frozen front (cache it: it is called for every request).
+    front_factory : Callable[[Context], SplitModel | FrozenFront]
+        Returns the device's split or frozen front (cache it: it is called for every
+        request).
     load_data : Callable[[Context], LocalData]
         Returns the device's local training data.
     codec : Codec | str, optional
@@ -129,9 +204,27 @@ def add_ecofed_handlers(
         ``app``, for chaining.
     """
     fixed = make_codec(codec) if isinstance(codec, str) else codec
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
 
     @app.train(UPLOAD_ACTION)
     def ecofed_upload(message: Message, context: Context) -> Message:
         return upload_reply(message, front_factory(context), load_data(context), fixed, batch_size)
 
+    @app.query(INFO_ACTION)
+    def ecofed_info(message: Message, context: Context) -> Message:
+        return info_reply(message, context, front_factory(context))
+
     return app
+
+
+def info_reply(message: Message, context: Context, front: FrontLike) -> Message:
+    """The reply to the server's handshake: partition id and the device's front description."""
+    _, description = _front_and_description(front)
+    raw = context.node_config.get(PARTITION_KEY, -1)
+    try:
+        partition = int(raw)
+    except (TypeError, ValueError):
+        partition = -1
+    info = ConfigRecord({**description, PARTITION_KEY: partition})
+    return Message(content=RecordDict({INFO_KEY: info}), reply_to=message)

@@ -1,103 +1,60 @@
-"""EcoFed strategy: frozen-front activation uploads, a replay buffer and server-side training."""
+"""EcoFed strategy (Message API): a thin Flower adapter around :class:`EcoFedServer`."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
 from logging import INFO, WARNING
+from typing import Any
 
 import numpy as np
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Result, Strategy
-from flwr.serverapp.strategy.strategy_utils import sample_nodes
 from flwr.supercore import log
 from torch import nn
 
-from ecofed_flwr.buffer import (
-    REPLAY_SELECTIONS,
-    RefreshPolicy,
-    ReplayBuffer,
-    make_refresh_policy,
-    select_replay,
+from ecofed_flwr import defaults
+from ecofed_flwr.buffer import RefreshPolicy
+from ecofed_flwr.codec import EncodedBatch
+from ecofed_flwr.handshake import (
+    FINGERPRINT_KEY,
+    INFO_KEY,
+    INFO_MESSAGE_TYPE,
+    PARTITION_KEY,
+    describe_front,
+    describe_split,
+    front_differences,
 )
-from ecofed_flwr.codec import CodecError, EncodedBatch, make_codec
 from ecofed_flwr.ledger import Ledger
 from ecofed_flwr.protocol import (
-    ACTIVATIONS_KEY,
     CONFIG_KEY,
-    LABELS_KEY,
-    META_KEY,
-    METRICS_KEY,
     UPLOAD_MESSAGE_TYPE,
-    config_value,
-    records_to_encoded,
+    UploadRefused,
+    UploadSpec,
+    decode_upload,
     split_reply_bytes,
     wire_nbytes,
 )
-from ecofed_flwr.trainer import BackTrainer, TrainerConfig
+from ecofed_flwr.schedule import LRSchedule
+from ecofed_flwr.server import EcoFedServer, RoundReport, UploadNotExpected
+from ecofed_flwr.trainer import TrainerConfig
 
-RoundCallback = Callable[["RoundReport"], None]
+RoundCallback = Callable[[RoundReport], None]
+FlowerEvaluateFn = Callable[[int, ArrayRecord], MetricRecord | None]
 
 
 class ReplyError(ValueError):
     """An upload reply that cannot be used; the message names the node and the reason."""
 
 
-@dataclass
-class RoundReport:
-    """What happened in one EcoFed round (one entry of the results' ``rounds`` list)."""
-
-    round: int
-    refresh: bool
-    sampled: list[str]
-    uploaded: list[str]
-    refused: dict[str, str]
-    slots: list[str]
-    samples_uploaded: int
-    bytes_up: int
-    bytes_down: int
-    bytes_up_activations: int
-    bytes_up_labels: int
-    buffer_bytes: int
-    train_loss: float
-    train_samples: int
-    server_train_seconds: float
-    device_seconds: dict[str, float]
-    seconds: float
-    metrics: dict[str, float] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, object]:
-        """Plain-JSON form of the report."""
-        out = dict(self.__dict__)
-        out.update(self.metrics)
-        del out["metrics"]
-        return out
+class NoUploadError(RuntimeError):
+    """A run ended without a single accepted upload: nothing was trained."""
 
 
-@dataclass
-class _RoundState:
-    """What the hooks of one round hand to each other and to the round's report."""
-
-    asked: list[str] = field(default_factory=list)
-    uploaded: list[str] = field(default_factory=list)
-    refused: dict[str, str] = field(default_factory=dict)
-    slots: list[str] = field(default_factory=list)
-    samples_uploaded: int = 0
-    device_seconds: dict[str, float] = field(default_factory=dict)
-    train_loss: float = float("nan")
-    train_samples: int = 0
-    server_train_seconds: float = 0.0
-
-
-def _state_to_arrays(module: nn.Module) -> ArrayRecord:
-    return ArrayRecord({k: v.detach().cpu() for k, v in module.state_dict().items()})
-
-
-def _arrays_to_state(arrays: ArrayRecord) -> dict[str, torch.Tensor]:
-    return arrays.to_torch_state_dict()
+def _state_to_arrays(state: Mapping[str, torch.Tensor]) -> ArrayRecord:
+    return ArrayRecord({k: v.detach().cpu() for k, v in state.items()})
 
 
 class EcoFedStrategy(Strategy):
@@ -106,8 +63,9 @@ class EcoFedStrategy(Strategy):
     Devices run a frozen, pre-trained front-end forward only and upload its encoded
     activations with their labels; the server keeps them in a replay buffer and trains the
     back-end on them, round after round, without asking for them again and without sending
-    any gradient or weight down. Implementation of https://arxiv.org/abs/2304.05495 with the
-    extras of ecofed-flwr (codecs, refresh policies, pooled training).
+    any gradient or weight down (https://arxiv.org/abs/2304.05495). The round's logic lives in
+    :class:`~ecofed_flwr.server.EcoFedServer` (``self.server``); this class turns it into
+    Flower messages, measures their bytes and validates the replies.
 
     Parameters
     ----------
@@ -120,30 +78,41 @@ class EcoFedStrategy(Strategy):
         Shape of one sample's activation at the cut.
     num_classes : int
         Labels must lie in ``[0, num_classes)``.
-    codec : str (default: "paper")
-        Codec name every upload must use (see :func:`ecofed_flwr.codec.make_codec`).
-    refresh : str | RefreshPolicy (default: "every:2")
-        Which sampled clients upload in a round: ``"every:P"`` (paper, ``P = 2``),
+    codec : str (default: ``defaults.CODEC``, "u4")
+        Codec every upload must use (see :func:`ecofed_flwr.codec.make_codec`).
+    refresh : str | RefreshPolicy (default: "once")
+        Which sampled clients upload in a round: ``"every:P"`` (paper: ``every:2``),
         ``"once"`` or ``"stall:N"``.
-    replay : str (default: "paper")
-        How replay slots are filled: ``"paper"`` (a random buffered client per slot) or
-        ``"sampled"`` (the round's sampled clients that have entries).
-    trainer : TrainerConfig (default: TrainerConfig())
-        Server training settings (mode ``"copies"`` is the paper's, ``"pooled"`` ours).
-    fraction_train : float (default: 0.2)
-        Fraction of connected nodes sampled each round (the paper: 20 of 100).
+    replay : str (default: "all")
+        What the server trains on besides the round's uploads: ``"all"``, ``"paper"`` or
+        ``"sampled"`` (see :class:`~ecofed_flwr.server.EcoFedServer`).
+    trainer : TrainerConfig, optional
+        Server training settings (default: ``TrainerConfig(seed=seed)``: pooled, lr 0.05,
+        batch 64).
+    lr_schedule : str | LRSchedule (default: "cosine")
+        Learning-rate schedule over the run's server steps.
+    validation_fraction : float (default: 0.1)
+        Fraction of each upload held out for validation and model selection.
+    keep : str (default: "best")
+        The result is the back with the best validation accuracy (``"best"``) or the last.
+    fraction_train : float (default: 1.0)
+        Fraction of connected nodes sampled each round.
     min_train_nodes : int (default: 2)
         Minimum number of nodes sampled each round.
     min_available_nodes : int (default: 2)
-        Minimum number of connected nodes before a round starts.
+        Connected nodes to wait for before the first round.
     max_samples_per_client : int (default: 1_000_000)
         Larger uploads are refused (protects server memory).
     upload_config : dict, optional
         Extra entries for every upload request's ConfigRecord (e.g. ``front-batch-size``).
+    front_description : Mapping, optional
+        Model, cut, weights and input size of the server's front (see
+        :func:`ecofed_flwr.handshake.describe_front`), so that a device with another front
+        is told what differs.
     on_round : Callable[[RoundReport], None], optional
-        Called after each round (after evaluation) with the round's report.
+        Called after each round (and round 0) with its report.
     seed : int (default: 0)
-        Seeds node sampling and replay selection.
+        Seeds sampling, replay selection, the hold-out and training.
     """
 
     def __init__(
@@ -152,72 +121,132 @@ class EcoFedStrategy(Strategy):
         fingerprint: str,
         activation_shape: tuple[int, ...],
         num_classes: int,
-        codec: str = "paper",
-        refresh: str | RefreshPolicy = "every:2",
-        replay: str = "paper",
+        codec: str = defaults.CODEC,
+        refresh: str | RefreshPolicy = defaults.REFRESH,
+        replay: str = defaults.REPLAY,
         trainer: TrainerConfig | None = None,
-        fraction_train: float = 0.2,
-        min_train_nodes: int = 2,
-        min_available_nodes: int = 2,
-        max_samples_per_client: int = 1_000_000,
+        lr_schedule: str | LRSchedule = defaults.LR_SCHEDULE,
+        validation_fraction: float = defaults.VALIDATION_FRACTION,
+        keep: str = defaults.KEEP,
+        fraction_train: float = defaults.FRACTION_TRAIN,
+        min_train_nodes: int = defaults.MIN_TRAIN_NODES,
+        min_available_nodes: int = defaults.MIN_AVAILABLE_NODES,
+        max_samples_per_client: int = defaults.MAX_SAMPLES_PER_CLIENT,
         upload_config: dict[str, int | float | str | bool] | None = None,
+        front_description: Mapping[str, str | int] | None = None,
         on_round: RoundCallback | None = None,
-        seed: int = 0,
+        seed: int = defaults.SEED,
     ) -> None:
-        if not 0.0 < fraction_train <= 1.0:
-            raise ValueError(f"fraction_train must be in (0, 1], got {fraction_train}")
-        if min_train_nodes < 1 or min_available_nodes < 1:
-            raise ValueError("min_train_nodes and min_available_nodes must be >= 1")
-        if replay not in REPLAY_SELECTIONS:
-            raise ValueError(f"replay must be one of {REPLAY_SELECTIONS}, got {replay!r}")
-        self.codec = make_codec(codec)
-        self.refresh = make_refresh_policy(refresh) if isinstance(refresh, str) else refresh
-        self.replay = replay
-        self.fingerprint = fingerprint
-        self.activation_shape = tuple(activation_shape)
-        self.num_classes = num_classes
-        self.fraction_train = fraction_train
-        self.min_train_nodes = min_train_nodes
+        if min_available_nodes < 1:
+            raise ValueError(f"min_available_nodes must be >= 1, got {min_available_nodes}")
+        if max_samples_per_client < 1:
+            raise ValueError(f"max_samples_per_client must be >= 1, got {max_samples_per_client}")
+        self.server = EcoFedServer(
+            back=back,
+            fingerprint=fingerprint,
+            activation_shape=activation_shape,
+            num_classes=num_classes,
+            codec=codec,
+            refresh=refresh,
+            replay=replay,
+            trainer=trainer or TrainerConfig(seed=seed),
+            lr_schedule=lr_schedule,
+            validation_fraction=validation_fraction,
+            keep=keep,
+            fraction_train=fraction_train,
+            min_train_nodes=min_train_nodes,
+            seed=seed,
+        )
         self.min_available_nodes = min_available_nodes
-        self.max_samples_per_client = max_samples_per_client
+        self.upload_spec = UploadSpec(
+            codec=self.server.codec,
+            fingerprint=fingerprint,
+            activation_shape=tuple(activation_shape),
+            num_classes=num_classes,
+            max_samples=max_samples_per_client,
+        )
         self.upload_config = dict(upload_config or {})
+        self.front_description = dict(front_description or describe_front(fingerprint))
+        self.front_description[FINGERPRINT_KEY] = fingerprint
         self.on_round = on_round
-        self.seed = seed
-        self.trainer = BackTrainer(back, trainer or TrainerConfig())
-        self.buffer = ReplayBuffer(self.codec)
-        self.ledger = Ledger()
-        self.reports: list[RoundReport] = []
-        self._rng = np.random.default_rng(seed)
-        self._sampled: list[int] = []
-        self._round = _RoundState()
+        self.timeout = defaults.ROUND_TIMEOUT
+        self._client_of: dict[int, str] = {}
+        self._node_of: dict[str, int] = {}
+        self._excluded: dict[int, str] = {}
+
+    @classmethod
+    def from_split(cls, split: Any, **settings: Any) -> EcoFedStrategy:
+        """An EcoFed strategy for a :class:`~ecofed_flwr.models.SplitModel` (the drop-in).
+
+        ``settings`` are this class's keyword parameters; ``trainer`` may also be given as
+        its fields (``learning_rate=0.05, batch_size=64``...).
+        """
+        trainer_fields = set(TrainerConfig.__dataclass_fields__)
+        trainer_kwargs = {
+            k: settings.pop(k) for k in list(settings) if k in trainer_fields - {"seed"}
+        }
+        if trainer_kwargs:
+            if "trainer" in settings:
+                raise TypeError(f"give either trainer= or its fields {sorted(trainer_kwargs)}")
+            settings["trainer"] = TrainerConfig(
+                seed=settings.get("seed", defaults.SEED), **trainer_kwargs
+            )
+        return cls(
+            back=split.back,
+            fingerprint=split.fingerprint,
+            activation_shape=split.activation_shape,
+            num_classes=split.num_classes,
+            front_description=describe_split(split),
+            **settings,
+        )
+
+    # ------------------------------------------------------------------ views
+
+    @property
+    def ledger(self) -> Ledger:
+        """The communication ledger (every message's bytes)."""
+        return self.server.ledger
+
+    @property
+    def reports(self) -> list[RoundReport]:
+        """The reports of the rounds run so far (round 0 first)."""
+        return self.server.reports
+
+    @property
+    def excluded_nodes(self) -> dict[int, str]:
+        """Nodes never asked again, with the reason (e.g. a different front)."""
+        return dict(self._excluded)
 
     def summary(self) -> None:
         """Log summary configuration of the strategy."""
-        cfg = self.trainer.config
-        log(INFO, "\t├──> EcoFed front fingerprint: %s", self.fingerprint[:16])
+        server, cfg = self.server, self.server.trainer.config
+        log(INFO, "\t├──> EcoFed front fingerprint: %s", server.fingerprint[:16])
         log(
             INFO,
-            "\t├──> Codec: %s | refresh: %s | replay: %s",
-            self.codec.name,
-            self.refresh.name,
-            self.replay,
+            "\t├──> Codec: %s | refresh: %s | replay: %s | validation %.2f, keep %s",
+            server.codec.name,
+            server.refresh.name,
+            server.replay,
+            server.validation_fraction,
+            server.keep,
         )
         log(
             INFO,
-            "\t├──> Sampling: fraction %.2f, min %d of min %d available",
-            self.fraction_train,
-            self.min_train_nodes,
+            "\t├──> Sampling: fraction %.2f, min %d, wait for %d nodes",
+            server.fraction_train,
+            server.min_train_nodes,
             self.min_available_nodes,
         )
         log(
             INFO,
-            "\t└──> Server trainer: %s, lr %g, momentum %g, batch %d, epochs %d on %s",
+            "\t└──> Server trainer: %s, lr %g (%s), momentum %g, batch %d, epochs %d on %s",
             cfg.mode,
             cfg.learning_rate,
+            server.schedule.name,
             cfg.momentum,
             cfg.batch_size,
             cfg.local_epochs,
-            self.trainer.device,
+            server.trainer.device,
         )
 
     # ------------------------------------------------------------------ hooks
@@ -225,33 +254,29 @@ class EcoFedStrategy(Strategy):
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        """Sample nodes and ask those the refresh policy names for their activations.
+        """Sample nodes (seeded, by partition id) and ask those the refresh policy names.
 
         ``arrays`` is not sent: devices never receive weights in EcoFed.
         """
-        num_nodes = int(len(list(grid.get_node_ids())) * self.fraction_train)
-        sample_size = max(num_nodes, self.min_train_nodes)
-        self._sampled, _ = sample_nodes(grid, self.min_available_nodes, sample_size)
-        uploaders = [
-            n for n in self._sampled if self.refresh.needs_upload(server_round, str(n), self.buffer)
-        ]
+        self._discover(grid, server_round)
+        plan = self.server.begin_round(server_round, list(self._node_of))
         request = ConfigRecord(
             {
                 **dict(config),
                 **self.upload_config,
+                **self.front_description,
                 "server-round": server_round,
-                "codec": self.codec.name,
-                "ecofed-fingerprint": self.fingerprint,
+                "codec": self.server.codec.name,
             }
         )
         messages = []
-        for node_id in uploaders:
+        for client in plan.uploaders:
             message = Message(
                 content=RecordDict({CONFIG_KEY: request}),
                 message_type=UPLOAD_MESSAGE_TYPE,
-                dst_node_id=node_id,
+                dst_node_id=self._node_of[client],
             )
-            self.ledger.add(server_round, str(node_id), "down", "control", wire_nbytes(message))
+            self.ledger.add(server_round, client, "down", "control", wire_nbytes(message))
             messages.append(message)
         return messages
 
@@ -259,65 +284,32 @@ class EcoFedStrategy(Strategy):
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         """Validate and buffer the uploads, then train the back on this round's slots."""
-        uploaded: list[str] = []
-        refused: dict[str, str] = {}
-        device_seconds: dict[str, float] = {}
-        samples = 0
+        server = self.server
         for reply in replies:
-            node = str(reply.metadata.src_node_id)
-            sizes = split_reply_bytes(reply)
-            self.ledger.add(server_round, node, "up", "activations", sizes.activations)
-            self.ledger.add(server_round, node, "up", "labels", sizes.labels)
-            self.ledger.add(server_round, node, "up", "control", sizes.control)
+            node = reply.metadata.src_node_id
+            client = self._client_of.get(node, f"node-{node}")
+            self._record_reply(server_round, client, reply)
             try:
                 batch, labels, seconds = self.validate_reply(reply)
-            except ReplyError as err:
-                refused[node] = str(err)
-                log(
-                    WARNING,
-                    "EcoFed round %d: refused reply of node %s: %s",
-                    server_round,
-                    node,
-                    err,
-                )
-                continue
-            self.buffer.put(node, batch, labels, server_round)
-            uploaded.append(node)
-            device_seconds[node] = seconds
-            samples += len(labels)
-        for node in self._round.asked:
-            if node not in uploaded and node not in refused:
-                refused[node] = "no reply before the timeout"
-                log(WARNING, "EcoFed round %d: node %s did not reply", server_round, node)
-
-        free_slots = len(self._sampled) - len(uploaded)
-        slots = uploaded + select_replay(
-            self.replay,
-            free_slots,
-            [str(n) for n in self._sampled if str(n) not in uploaded],
-            self.buffer,
-            self._rng,
-        )
-        stats = self.trainer.train_round(self.buffer, slots, server_round)
-        state = self._round
-        state.uploaded, state.refused, state.slots = uploaded, refused, slots
-        state.samples_uploaded, state.device_seconds = samples, device_seconds
-        state.train_loss, state.train_samples = stats.loss, stats.samples
-        state.server_train_seconds = stats.seconds
+                server.accept(client, batch, labels, seconds)
+            except (ReplyError, UploadNotExpected, ValueError) as err:
+                server.refuse(client, str(err))
+                log(WARNING, "EcoFed round %d: refused reply of %s: %s", server_round, client, err)
+        stats = server.train()
         metrics = MetricRecord(
             {
                 "num-examples": stats.samples,
                 "train-loss": stats.loss if stats.samples else 0.0,
-                "samples-uploaded": samples,
-                "buffer-bytes": self.buffer.nbytes,
+                "samples-uploaded": server.current.samples_uploaded,
+                "buffer-bytes": server.buffer.nbytes,
             }
         )
-        return _state_to_arrays(self.trainer.back), metrics
+        return _state_to_arrays(server.trainer.back.state_dict()), metrics
 
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        """EcoFed evaluates the global model at the server (``evaluate_fn``): no messages."""
+        """EcoFed evaluates at the server (hold-out and ``evaluate_fn``): no messages."""
         return []
 
     def aggregate_evaluate(
@@ -326,77 +318,93 @@ class EcoFedStrategy(Strategy):
         """No federated evaluation (see :meth:`configure_evaluate`)."""
         return None
 
+    def _record_reply(self, server_round: int, client: str, reply: Message) -> None:
+        """One ledger message per reply, its bytes split by purpose."""
+        sizes = split_reply_bytes(reply)
+        if reply.has_error() or sizes.activations == 0:
+            self.ledger.add(server_round, client, "up", "control", sizes.total)
+            return
+        self.ledger.add(server_round, client, "up", "activations", sizes.activations)
+        self.ledger.add(server_round, client, "up", "labels", sizes.labels, messages=0)
+        self.ledger.add(server_round, client, "up", "control", max(sizes.control, 0), messages=0)
+
     # ------------------------------------------------------------ validation
 
     def validate_reply(self, reply: Message) -> tuple[EncodedBatch, np.ndarray, float]:
         """Check one upload reply; return its batch, labels and device seconds.
 
+        Every check is :func:`ecofed_flwr.protocol.decode_upload` (the single validation
+        point); nothing from the reply's bytes is used before it passes.
+
         Raises
         ------
         ReplyError
-            When the reply is an error, lacks a record, comes from another front, uses
-            another codec, or carries a malformed payload or labels.
+            When the reply is an error reply or is refused (the message says why).
         """
         if reply.has_error():
             raise ReplyError(f"client error {reply.error.code}: {reply.error.reason}")
-        content = reply.content
-        for key, records in (
-            (ACTIVATIONS_KEY, content.array_records),
-            (LABELS_KEY, content.array_records),
-            (META_KEY, content.config_records),
-            (METRICS_KEY, content.metric_records),
-        ):
-            if key not in records:
-                raise ReplyError(f"reply lacks the record '{key}'")
         try:
-            batch, fingerprint = records_to_encoded(
-                content.array_records[ACTIVATIONS_KEY], content.config_records[META_KEY]
+            upload = decode_upload(reply.content, self.upload_spec)
+        except UploadRefused as err:
+            raise ReplyError(f"{err.category}: {err}") from err
+        return upload.batch, upload.labels, upload.device_seconds
+
+    # ------------------------------------------------------------ nodes
+
+    def _discover(self, grid: Grid, server_round: int) -> None:
+        """Wait for enough nodes, then ask each new one for its partition id and front."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            nodes = sorted(grid.get_node_ids())
+            if len(nodes) >= self.min_available_nodes or time.monotonic() > deadline:
+                break
+            time.sleep(1.0)
+        new = [n for n in nodes if n not in self._client_of and n not in self._excluded]
+        if not new:
+            return
+        request = ConfigRecord(dict(self.front_description))
+        messages = []
+        for node in new:
+            message = Message(
+                content=RecordDict({CONFIG_KEY: request}),
+                message_type=INFO_MESSAGE_TYPE,
+                dst_node_id=node,
             )
-        except (ValueError, TypeError) as err:
-            raise ReplyError(f"unreadable activations: {err}") from err
-        if fingerprint != self.fingerprint:
-            raise ReplyError(
-                f"front fingerprint {fingerprint[:16] or '(none)'}... differs from the "
-                f"server's {self.fingerprint[:16]}...: activations come from another front"
-            )
-        codec_name = batch.meta.get("codec")
-        if codec_name != self.codec.name:
-            raise ReplyError(f"codec {codec_name!r} where {self.codec.name!r} was asked for")
-        try:
-            self.codec.validate(batch)
-        except CodecError as err:
-            raise ReplyError(f"malformed activations: {err}") from err
-        if batch.sample_shape != self.activation_shape:
-            raise ReplyError(
-                f"activation shape {batch.sample_shape} where {self.activation_shape} was expected"
-            )
-        n = batch.num_samples
-        if not 1 <= n <= self.max_samples_per_client:
-            raise ReplyError(f"{n} samples; expected 1 to {self.max_samples_per_client}")
-        label_record = content.array_records[LABELS_KEY]
-        if list(label_record) != ["labels"]:
-            raise ReplyError(f"labels record holds {list(label_record)}, expected ['labels']")
-        try:
-            labels = label_record["labels"].numpy()
-        except (ValueError, TypeError) as err:
-            raise ReplyError(f"unreadable labels: {err}") from err
-        if labels.dtype.kind not in "iu" or labels.shape != (n,):
-            raise ReplyError(
-                f"labels must be {n} integers, got dtype {labels.dtype} shape {labels.shape}"
-            )
-        if n and (labels.min() < 0 or labels.max() >= self.num_classes):
-            raise ReplyError(
-                f"labels outside [0, {self.num_classes}): min {labels.min()}, max {labels.max()}"
-            )
-        metrics = content.metric_records[METRICS_KEY]
-        try:
-            seconds = config_value(metrics, "front-seconds", float, 0.0)
-            claimed = config_value(metrics, "num-examples", int, -1)
-        except ValueError as err:
-            raise ReplyError(f"bad metrics: {err}") from err
-        if claimed != n:
-            raise ReplyError(f"num-examples {claimed} but {n} samples")
-        return batch, labels.astype(np.int64), seconds
+            messages.append(message)
+        replies = {
+            r.metadata.src_node_id: r for r in grid.send_and_receive(messages, timeout=self.timeout)
+        }
+        for message in messages:
+            node = message.metadata.dst_node_id
+            reply = replies.get(node)
+            info = self._read_info(reply)
+            client = f"node-{node}"
+            partition = info.get(PARTITION_KEY)
+            if (
+                isinstance(partition, int)
+                and partition >= 0
+                and str(partition) not in self._node_of
+            ):
+                client = str(partition)
+            self.ledger.add(server_round, client, "down", "control", wire_nbytes(message))
+            if reply is not None:
+                self.ledger.add(server_round, client, "up", "control", wire_nbytes(reply))
+            if info and info.get(FINGERPRINT_KEY) != self.server.fingerprint:
+                diffs = front_differences(self.front_description, info)
+                reason = f"its front differs from the server's ({'; '.join(diffs)})"
+                self._excluded[node] = reason
+                log(WARNING, "EcoFed: node %s (%s) is not asked again: %s", node, client, reason)
+                continue
+            self._client_of[node] = client
+            self._node_of[client] = node
+
+    @staticmethod
+    def _read_info(reply: Message | None) -> dict[str, Any]:
+        """The node's info record, or {} when it did not answer the handshake."""
+        if reply is None or reply.has_error():
+            return {}
+        record = reply.content.config_records.get(INFO_KEY)
+        return dict(record) if record is not None else {}
 
     # ------------------------------------------------------------ round loop
 
@@ -408,83 +416,125 @@ class EcoFedStrategy(Strategy):
         timeout: float = 3600,
         train_config: ConfigRecord | None = None,
         evaluate_config: ConfigRecord | None = None,
-        evaluate_fn: Callable[[int, ArrayRecord], MetricRecord | None] | None = None,
+        evaluate_fn: FlowerEvaluateFn | None = None,
     ) -> Result:
-        """Run ``num_rounds`` EcoFed rounds and return the final back-end weights.
+        """Run ``num_rounds`` EcoFed rounds and return the kept back's weights.
 
         Same signature as :meth:`flwr.serverapp.strategy.Strategy.start`. ``initial_arrays``
-        (the back's state dict; may be empty to keep the back as built) is loaded into the
-        back first. Each round: sample, ask the nodes the refresh policy names for uploads,
-        validate and buffer replies, train the back on this round's slots, then call
-        ``evaluate_fn(round, arrays)`` (centralized evaluation).
+        (the back's state dict; empty to keep the back as built) is loaded into the back
+        first. Each round: sample, ask the nodes the refresh policy names for uploads,
+        validate and buffer replies, train the back on this round's slots, validate on the
+        hold-out and call ``evaluate_fn(round, arrays)`` (centralized test evaluation,
+        reported only). ``Result.arrays`` is the back the run keeps (best by validation
+        unless ``keep="last"``).
+
+        Raises
+        ------
+        NoUploadError
+            If no upload at all was accepted in the whole run.
         """
+        server = self.server
         log(INFO, "Starting %s strategy:", self.__class__.__name__)
         self.summary()
-        if len(initial_arrays) > 0:
-            self.trainer.back.load_state_dict(_arrays_to_state(initial_arrays))
+        self._load_initial(initial_arrays)
+        server.num_rounds = num_rounds
+        self.timeout = timeout
         train_config = ConfigRecord() if train_config is None else train_config
-        result = Result(arrays=_state_to_arrays(self.trainer.back))
-        if evaluate_fn:
-            res = evaluate_fn(0, result.arrays)
-            if res is not None:
-                result.evaluate_metrics_serverapp[0] = res
+        result = Result()
+        if evaluate_fn is not None:
+
+            def evaluate_back(back: nn.Module) -> dict[str, float]:
+                res = evaluate_fn(server.round, _state_to_arrays(back.state_dict()))
+                return {} if res is None else {k: float(v) for k, v in res.items()}  # type: ignore[arg-type]
+
+            server.evaluate_fn = evaluate_back
+        report = server.evaluate_initial()
+        if report.metrics:
+            result.evaluate_metrics_serverapp[0] = MetricRecord(dict(report.metrics))
+        self._log_round(report, num_rounds)
         for current_round in range(1, num_rounds + 1):
-            started = time.perf_counter()
-            messages = list(self.configure_train(current_round, result.arrays, train_config, grid))
-            self._round = _RoundState(asked=[str(m.metadata.dst_node_id) for m in messages])
+            current = _state_to_arrays(server.trainer.back.state_dict())
+            messages = list(self.configure_train(current_round, current, train_config, grid))
             replies = grid.send_and_receive(messages, timeout=timeout) if messages else []
-            arrays, train_metrics = self.aggregate_train(current_round, replies)
-            if arrays is not None:
-                result.arrays = arrays
+            _, train_metrics = self.aggregate_train(current_round, replies)
             if train_metrics is not None:
                 result.train_metrics_clientapp[current_round] = train_metrics
-            eval_metrics: dict[str, float] = {}
-            if evaluate_fn:
-                res = evaluate_fn(current_round, result.arrays)
-                if res is not None:
-                    result.evaluate_metrics_serverapp[current_round] = res
-                    eval_metrics = {k: float(v) for k, v in res.items()}  # type: ignore[arg-type]
-                    if "accuracy" in eval_metrics:
-                        self.refresh.observe(current_round, eval_metrics["accuracy"])
-            report = self._report(current_round, eval_metrics, time.perf_counter() - started)
-            self.reports.append(report)
+            server.evaluate()
+            report = server.end_round()
+            if report.metrics:
+                result.evaluate_metrics_serverapp[current_round] = MetricRecord(
+                    dict(report.metrics)
+                )
+            self._log_round(report, num_rounds)
+        if not len(server.buffer):
+            raise NoUploadError(
+                f"no upload was accepted in {num_rounds} round(s); refusals: "
+                + "; ".join(f"{c}: {r}" for rep in server.reports for c, r in rep.refused.items())
+                + (
+                    "; excluded nodes: " + "; ".join(self._excluded.values())
+                    if self._excluded
+                    else ""
+                )
+            )
+        result.arrays = _state_to_arrays(server.result_state())
+        best = server.best_report
+        log(
+            INFO,
+            "EcoFed: kept the back of round %d (val accuracy %s, test accuracy %s)",
+            server.best_round,
+            _fmt(best.val_accuracy if best else None),
+            _fmt(best.metrics.get("accuracy") if best else None),
+        )
+        return result
+
+    def _load_initial(self, initial_arrays: ArrayRecord) -> None:
+        if len(initial_arrays) == 0:
+            return
+        back = self.server.trainer.back
+        state = initial_arrays.to_torch_state_dict()
+        own = back.state_dict()
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        shapes = [k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape)]
+        if missing or unexpected or shapes:
+            raise ValueError(
+                "initial_arrays must be the state dict of the split's back (the server half), "
+                f"not of another model: {len(missing)} missing keys (e.g. {missing[:3]}), "
+                f"{len(unexpected)} unexpected keys (e.g. {unexpected[:3]}), {len(shapes)} "
+                f"shape mismatches (e.g. {sorted(shapes)[:3]}). Pass ArrayRecord() to start from "
+                "the split's back as built."
+            )
+        back.load_state_dict(state)
+        self.server.reset_best()
+
+    def _log_round(self, report: RoundReport, num_rounds: int) -> None:
+        if report.round == 0:
             log(
                 INFO,
-                "[ROUND %d/%d] %s accuracy %s | up %s B (activations %s B) | down %s B | "
-                "buffer %s B | %.1f s",
-                current_round,
+                "[ROUND 0/%d] untrained back: test accuracy %s",
+                num_rounds,
+                _fmt(report.metrics.get("accuracy")),
+            )
+        else:
+            log(
+                INFO,
+                "[ROUND %d/%d] %s val %s | test %s | up %s B (activations %s B) | down %s B | "
+                "buffer %s B | lr %.4g | %.1f s",
+                report.round,
                 num_rounds,
                 "refresh" if report.refresh else "replay ",
-                f"{eval_metrics['accuracy']:.4f}" if "accuracy" in eval_metrics else "n/a",
+                _fmt(report.val_accuracy),
+                _fmt(report.metrics.get("accuracy")),
                 f"{report.bytes_up:,}",
                 f"{report.bytes_up_activations:,}",
                 f"{report.bytes_down:,}",
                 f"{report.buffer_bytes:,}",
+                report.learning_rate,
                 report.seconds,
             )
-            if self.on_round:
-                self.on_round(report)
-        return result
+        if self.on_round:
+            self.on_round(report)
 
-    def _report(self, server_round: int, metrics: dict[str, float], seconds: float) -> RoundReport:
-        state, ledger = self._round, self.ledger
-        return RoundReport(
-            round=server_round,
-            refresh=bool(state.asked),
-            sampled=[str(n) for n in self._sampled],
-            uploaded=state.uploaded,
-            refused=state.refused,
-            slots=state.slots,
-            samples_uploaded=state.samples_uploaded,
-            bytes_up=ledger.total("up", round=server_round),
-            bytes_down=ledger.total("down", round=server_round),
-            bytes_up_activations=ledger.total("up", "activations", round=server_round),
-            bytes_up_labels=ledger.total("up", "labels", round=server_round),
-            buffer_bytes=self.buffer.nbytes,
-            train_loss=state.train_loss,
-            train_samples=state.train_samples,
-            server_train_seconds=state.server_train_seconds,
-            device_seconds=state.device_seconds,
-            seconds=seconds,
-            metrics=metrics,
-        )
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"

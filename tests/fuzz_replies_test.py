@@ -5,7 +5,7 @@ builds it (:func:`ecofed_flwr.clients.upload_reply`: ``encoded_to_records``, uin
 ``label_dtype``, a MetricRecord with ``num-examples``, ``front-seconds``, ``encode-seconds``),
 then broken in one way. Import it with ``tests/`` on ``sys.path`` (pytest puts it there)::
 
-    from fuzz_replies import FuzzSetting, generate_cases
+    from fuzz_replies_test import FuzzSetting, generate_cases
 
     setting = FuzzSetting()
     for case in generate_cases(1000, seed=0, setting=setting):

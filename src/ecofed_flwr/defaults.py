@@ -1,0 +1,63 @@
+"""Every default setting of ecofed-flwr, in one place.
+
+The run config (``pyproject.toml``), :class:`~ecofed_flwr.config.EcoFedConfig`, the core
+:class:`~ecofed_flwr.server.EcoFedServer`, the Flower strategies, the trainer and the README
+all read their defaults from here, so a default has one value everywhere. The values were
+chosen by ``benchmarks/default_sweep.py`` on the validation hold-out (never the test set); the
+paper's own settings are :data:`PAPER`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# ---------------------------------------------------------------- model, data, devices
+MODEL = "tf_efficientnet_lite0"
+CUT = "stage3"
+WEIGHTS = "imagenet"
+INPUT_SIZE = 32
+DATASET = "fashion_mnist"
+PARTITIONING = "iid"
+SAMPLES_PER_CLIENT = 2000
+FRONT_BATCH_SIZE = 256
+
+# ---------------------------------------------------------------- federation
+NUM_SERVER_ROUNDS = 10
+FRACTION_TRAIN = 1.0
+MIN_TRAIN_NODES = 2
+MIN_AVAILABLE_NODES = 2
+ROUND_TIMEOUT = 900.0
+MAX_SAMPLES_PER_CLIENT = 1_000_000
+SEED = 0
+
+# ---------------------------------------------------------------- EcoFed
+CODEC = "u4"
+REFRESH = "once"
+REPLAY = "all"
+VALIDATION_FRACTION = 0.1
+KEEP = "best"
+
+# ---------------------------------------------------------------- server training
+TRAINER = "pooled"
+LEARNING_RATE = 0.05
+LR_SCHEDULE = "cosine"
+MOMENTUM = 0.9
+WEIGHT_DECAY = 0.0
+BATCH_SIZE = 64
+LOCAL_EPOCHS = 1
+DEVICE = "auto"
+
+#: The paper's settings (arXiv 2304.05495 and its public code), in run-config names.
+PAPER: dict[str, Any] = {
+    "codec": "paper",
+    "refresh": "every:2",
+    "replay": "paper",
+    "trainer": "copies",
+    "learning-rate": 0.01,
+    "lr-schedule": "constant",
+    "momentum": 0.9,
+    "batch-size": 10,
+    "fraction-train": 0.2,
+    "validation-fraction": 0.0,
+    "keep": "last",
+}

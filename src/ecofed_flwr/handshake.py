@@ -1,0 +1,69 @@
+"""The node handshake: the server asks each new node once who it is and which front it runs.
+
+Message type ``query.ecofed_info``. The request's ConfigRecord ``config`` describes the
+server's front (:func:`describe_front`); the device replies with a ConfigRecord ``info``
+holding its ``partition-id`` (``-1`` when its node config has none) and the description of
+its own front. The server keys a node by its partition id (stable across runs, unlike
+Flower's node ids), so sampling and data assignment are reproducible from the seed, and it
+stops asking a node whose front differs, naming what differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+INFO_ACTION = "ecofed_info"
+INFO_MESSAGE_TYPE = f"query.{INFO_ACTION}"
+INFO_KEY = "info"
+FINGERPRINT_KEY = "ecofed-fingerprint"
+PARTITION_KEY = "partition-id"
+
+#: What a front description holds besides the fingerprint, in the order errors name them.
+DESCRIPTION_KEYS = ("model", "cut", "weights", "input-size")
+
+
+def describe_front(
+    fingerprint: str,
+    model: str = "",
+    cut: str = "",
+    weights: str = "",
+    input_size: int = 0,
+) -> dict[str, str | int]:
+    """The description of a front that crosses the wire (empty fields are unknown)."""
+    return {
+        FINGERPRINT_KEY: fingerprint,
+        "model": model,
+        "cut": cut,
+        "weights": weights,
+        "input-size": int(input_size),
+    }
+
+
+def describe_split(split: Any) -> dict[str, str | int]:
+    """:func:`describe_front` of a :class:`~ecofed_flwr.models.SplitModel`."""
+    return describe_front(
+        split.fingerprint, split.model_name, split.cut, split.weights, split.input_size
+    )
+
+
+def front_differences(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> list[str]:
+    """Human-readable differences between two front descriptions (empty when they match).
+
+    Fields either side leaves empty are not compared; when every described field agrees but
+    the fingerprints differ, the weights' values differ.
+    """
+    diffs = []
+    for key in DESCRIPTION_KEYS:
+        want, got = expected.get(key), actual.get(key)
+        if want in ("", 0, None) or got in ("", 0, None):
+            continue
+        if want != got:
+            diffs.append(f"{key}: server {want!r}, device {got!r}")
+    want_fp, got_fp = str(expected.get(FINGERPRINT_KEY, "")), str(actual.get(FINGERPRINT_KEY, ""))
+    if want_fp != got_fp and not diffs:
+        diffs.append(
+            f"fingerprint: server {want_fp[:16] or '(none)'}..., device {got_fp[:16] or '(none)'}"
+            "... (same model, cut and input size: the front's weights differ)"
+        )
+    return diffs
