@@ -308,3 +308,78 @@ def test_split_reply_bytes_counts_a_shared_record_once() -> None:
     sizes = split_reply_bytes(Message(content=shared, reply_to=request))
     assert sizes.labels == 0 and sizes.control > 0
     assert sizes.activations + sizes.labels + sizes.control == sizes.total
+
+
+def test_fuzzed_replies_through_the_strategy_never_end_the_run() -> None:
+    """The same generator through ``EcoFedStrategy.aggregate_train``, round after round.
+
+    Each round asks a batch of nodes (one codec per strategy), each answering with one fuzzed
+    reply: nothing escapes, refused replies leave the buffer as it was, accepted ones are
+    buffered once, and the back stays finite after training on what was accepted.
+    """
+    import torch
+    from flwr.supercore.task_identity import TaskIdentity
+    from torch import nn
+
+    from ecofed_flwr.strategies import EcoFedStrategy
+    from ecofed_flwr.trainer import TrainerConfig
+
+    setting = FuzzSetting()
+    saved = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)  # noqa: SLF001
+    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 0, 1
+    failures: list[str] = []
+    tried = escaped = 0
+    try:
+        for codec in ("u4", "paper", "u2-ch+zstd"):
+            back = nn.Sequential(nn.Flatten(), nn.Linear(128, setting.num_classes))
+            strategy = EcoFedStrategy(
+                back,
+                setting.fingerprint,
+                setting.activation_shape,
+                setting.num_classes,
+                codec=codec,
+                max_samples_per_client=setting.max_samples,
+                trainer=TrainerConfig(device="cpu", batch_size=32),
+            )
+            server = strategy.server
+            cases = [
+                c
+                for c in generate_cases(1200, seed=SEED + 1, setting=setting, codecs=(codec,))
+                if c.sendable and c.codec == codec  # verdicts hold for the codec asked for
+            ][:400]
+            for r, start in enumerate(range(0, len(cases), 40), start=1):
+                chunk = cases[start : start + 40]
+                nodes = [c.reply.metadata.src_node_id for c in chunk]
+                strategy._client_of = {n: str(n) for n in nodes}  # noqa: SLF001
+                strategy._node_of = {str(n): n for n in nodes}  # noqa: SLF001
+                server.begin_round(r, [str(n) for n in nodes])
+                before = {c: server.buffer.get(c) for c in server.buffer.clients()}
+                try:
+                    strategy.aggregate_train(r, [c.reply for c in chunk])
+                    server.evaluate()
+                    report = server.end_round()
+                except Exception as err:  # noqa: BLE001 - counted and reported
+                    escaped += 1
+                    failures.append(f"{codec} round {r}: {type(err).__name__}: {err}"[:300])
+                    break
+                tried += len(chunk)
+                for case in chunk:
+                    client = str(case.reply.metadata.src_node_id)
+                    if case.must_refuse and client in report.uploaded:
+                        failures.append(f"{codec} [{case.category}] wrongly buffered: {case.note}")
+                    if case.must_accept and client not in report.uploaded:
+                        failures.append(f"{codec} [{case.category}] wrongly refused: {case.note}")
+                    if client not in report.uploaded and client in server.buffer:
+                        failures.append(f"{codec}: refused {client} is in the buffer")
+                for client, entry in before.items():
+                    if server.buffer.get(client) is not entry:
+                        failures.append(f"{codec}: entry of {client} changed by a later round")
+                for client in server.buffer.clients():
+                    if not torch.isfinite(server.buffer.decode(client)).all():
+                        failures.append(f"{codec}: buffered {client} decodes to non-finite values")
+                if not all(torch.isfinite(p).all() for p in server.trainer.back.parameters()):
+                    failures.append(f"{codec} round {r}: the back is no longer finite")
+    finally:
+        TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved  # noqa: SLF001
+    print(f"{tried} fuzzed replies through aggregate_train, {escaped} escaped")
+    assert tried >= 1000 and not failures, failures[:10]
