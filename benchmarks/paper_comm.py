@@ -1,4 +1,6 @@
-"""paper-comm: bytes per client per round of each protocol in the paper's setting (SPEC 2.5).
+"""paper-comm: bytes per client per round of each protocol in the paper's setting.
+
+The paper's setting: VGG-11, CIFAR-10 shapes, 100 clients x 500 samples, 20 per round, 500 rounds.
 
 VGG-11-BN (CIFAR variant) cut after its second conv block, 100 clients x 500 samples of
 3x32x32, 20 clients per round, batch 10, one local epoch, P = 2, int8. Every figure is the
@@ -42,7 +44,7 @@ PAPER = {"ratio_fl_to_ecofed_paper": 133.0, "ratio_dpfl_to_ecofed_paper": 16.0}
 
 
 def paper_setting() -> EcoFedConfig:
-    """SPEC 2.5 in run-config terms (the data set is irrelevant: inputs are random)."""
+    """The paper's headline setting as run config (inputs are random: no data set needed)."""
     return EcoFedConfig.from_mapping(
         {
             "model": "vgg11_cifar",
@@ -101,7 +103,7 @@ def assumptions(report: dict[str, Any]) -> list[str]:
 
 
 def raw_tensor_bytes(cfg: EcoFedConfig, samples: int) -> dict[str, float]:
-    """Bytes per client round counting bare tensors only (what SPEC 3's table counts)."""
+    """Bytes per client round counting bare tensors only (as the paper's arithmetic does)."""
     split = create_split(cfg.model, cfg.cut, "random", 10, cfg.input_size)
     params = sum(p.numel() for p in split.full().parameters())
     front = sum(p.numel() for p in split.front.parameters())
@@ -124,7 +126,8 @@ def explanation(report: dict[str, Any], raw: dict[str, float]) -> str:
     raw_fl = raw["fl"] / raw["ecofed-paper"]
     raw_dp = raw["dpfl"] / raw["ecofed-paper"]
     return (
-        f"Counting bare tensors only (SPEC 3: {raw['parameters'] / 1e6:.2f} M fp32 parameters "
+        "Counting bare tensors only (the paper's setting: "
+        f"{raw['parameters'] / 1e6:.2f} M fp32 parameters "
         f"each way for FL, {raw['front_parameters']:,} front parameters and 500 x 8,192 fp32 "
         "activations and gradients for DPFL, 500 x 8,192 int8 codes every other round for "
         f"EcoFed) gives {raw_fl:.1f}x and {raw_dp:.2f}x. The measured Flower messages add "
@@ -137,7 +140,7 @@ def explanation(report: dict[str, Any], raw: dict[str, float]) -> str:
         f"{report['ratio_dpfl_to_ecofed_paper'] / raw_dp - 1:+.2%} (DPFL). "
         "The paper's 133x and 16x (114x and 13.78x in its first version) "
         "are rounded figures from its own accounting, which it does not give byte for byte; "
-        "the bare-tensor arithmetic of its setting gives SPEC's 134x and 16.3x, which we "
+        "the bare-tensor arithmetic of its setting gives 134x and 16.3x, which we "
         "reproduce. Ours are "
         f"{report['ratio_fl_to_ecofed_paper'] / 133 - 1:+.1%} and "
         f"{report['ratio_dpfl_to_ecofed_paper'] / 16 - 1:+.1%} from the paper's figures."

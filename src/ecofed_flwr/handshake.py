@@ -13,10 +13,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ecofed_flwr.protocol import FINGERPRINT_KEY
+
+__all__ = [
+    "FINGERPRINT_KEY",
+    "INFO_ACTION",
+    "INFO_KEY",
+    "INFO_MESSAGE_TYPE",
+    "PARTITION_KEY",
+    "describe_front",
+    "describe_split",
+    "front_differences",
+]
+
 INFO_ACTION = "ecofed_info"
 INFO_MESSAGE_TYPE = f"query.{INFO_ACTION}"
 INFO_KEY = "info"
-FINGERPRINT_KEY = "ecofed-fingerprint"
 PARTITION_KEY = "partition-id"
 
 #: What a front description holds besides the fingerprint, in the order errors name them.
