@@ -56,20 +56,11 @@ def run_candidate(cfg: EcoFedConfig) -> dict[str, Any]:
         fingerprint=split.fingerprint,
         activation_shape=split.activation_shape,
         num_classes=num_classes_of(cfg),
-        codec=cfg.codec,
-        refresh=cfg.refresh,
-        replay=cfg.replay,
-        trainer=cfg.trainer_config(),
-        lr_schedule=cfg.lr_schedule,
         num_rounds=cfg.num_server_rounds,
-        validation_fraction=cfg.validation_fraction,
-        keep=cfg.keep,
-        fraction_train=cfg.fraction_train,
-        min_train_nodes=cfg.min_train_nodes,
         evaluate_fn=lambda b: dict(
             zip(("loss", "accuracy"), evaluate_back(b, test_acts, labels), strict=True)
         ),
-        seed=cfg.seed,
+        **cfg.server_settings(),
     )
     bytes_per_sample: list[float] = []
 

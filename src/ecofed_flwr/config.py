@@ -113,6 +113,22 @@ class EcoFedConfig:
             device=self.device,
         )
 
+    def server_settings(self) -> dict[str, Any]:
+        """Keyword settings shared by :class:`~ecofed_flwr.server.EcoFedServer` and the Flower
+        strategies (``EcoFedStrategy(back, ..., **cfg.server_settings())``)."""
+        return {
+            "codec": self.codec,
+            "refresh": self.refresh,
+            "replay": self.replay,
+            "trainer": self.trainer_config(),
+            "lr_schedule": self.lr_schedule,
+            "validation_fraction": self.validation_fraction,
+            "keep": self.keep,
+            "fraction_train": self.fraction_train,
+            "min_train_nodes": self.min_train_nodes,
+            "seed": self.seed,
+        }
+
     def test_indices(self, num_test: int) -> np.ndarray | None:
         """Test samples the server scores: all (None) or a seeded subset of ``test-samples``."""
         if not self.test_samples or self.test_samples >= num_test:

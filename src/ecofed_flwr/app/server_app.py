@@ -87,19 +87,10 @@ def run_federation(grid: Grid, cfg: EcoFedConfig, num_nodes_hint: int = 0) -> di
         fingerprint=split.fingerprint,
         activation_shape=split.activation_shape,
         num_classes=num_classes,
-        codec=cfg.codec,
-        refresh=cfg.refresh,
-        replay=cfg.replay,
-        trainer=cfg.trainer_config(),
-        lr_schedule=cfg.lr_schedule,
-        validation_fraction=cfg.validation_fraction,
-        keep=cfg.keep,
-        fraction_train=cfg.fraction_train,
-        min_train_nodes=cfg.min_train_nodes,
         min_available_nodes=max(cfg.min_train_nodes, num_nodes_hint),
         upload_config={"front-batch-size": cfg.front_batch_size},
         front_description=describe_split(split),
-        seed=cfg.seed,
+        **cfg.server_settings(),
     )
     server = strategy.server
 
