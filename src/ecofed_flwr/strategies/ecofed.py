@@ -434,6 +434,7 @@ class EcoFedStrategy(Strategy):
             If no upload at all was accepted in the whole run.
         """
         server = self.server
+        started = time.perf_counter()
         log(INFO, "Starting %s strategy:", self.__class__.__name__)
         self.summary()
         self._load_initial(initial_arrays)
@@ -477,15 +478,37 @@ class EcoFedStrategy(Strategy):
                 )
             )
         result.arrays = _state_to_arrays(server.result_state())
+        self._log_summary(time.perf_counter() - started)
+        return result
+
+    def _log_summary(self, seconds: float) -> None:
+        """The closing summary, like Flower's strategies print: one line per round."""
+        server = self.server
+        log(INFO, "")
+        log(INFO, "EcoFed run finished %d round(s) in %.2f s", len(server.reports) - 1, seconds)
+        log(INFO, "\tround | refresh | val acc | test acc |   bytes up | train samples")
+        for r in server.reports:
+            log(
+                INFO,
+                "\t%5d | %7s | %7s | %8s | %10s | %13d%s",
+                r.round,
+                "yes" if r.refresh else "no",
+                _fmt(r.val_accuracy),
+                _fmt(r.metrics.get("accuracy")),
+                f"{r.bytes_up:,}",
+                r.train_samples,
+                "  <- kept" if r.round == server.best_round and r.round else "",
+            )
         best = server.best_report
         log(
             INFO,
-            "EcoFed: kept the back of round %d (val accuracy %s, test accuracy %s)",
+            "\tkept: the back of round %d (val accuracy %s, test accuracy %s); %s B up in all",
             server.best_round,
             _fmt(best.val_accuracy if best else None),
             _fmt(best.metrics.get("accuracy") if best else None),
+            f"{server.ledger.total('up'):,}",
         )
-        return result
+        log(INFO, "")
 
     def _load_initial(self, initial_arrays: ArrayRecord) -> None:
         if len(initial_arrays) == 0:
