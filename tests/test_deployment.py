@@ -147,6 +147,21 @@ def _run_app(
     return results
 
 
+#: Per-round reports of each deployment run of this module, to check that two deployments of
+#: the same config and seed (new node ids each time) run the same rounds.
+_DEPLOYED_ROUNDS: list[list[tuple[Any, ...]]] = []
+
+
+def _check_same_as_other_deployments(results: dict[str, Any]) -> None:
+    rounds = [
+        (r["round"], r["sampled"], r["uploaded"], r["slots"], r["val_accuracy"], r["accuracy"])
+        for r in results["rounds"]
+    ]
+    for other in _DEPLOYED_ROUNDS:
+        assert rounds == other
+    _DEPLOYED_ROUNDS.append(rounds)
+
+
 def _check_upload_then_replay(results: dict[str, Any], out_dir: Path) -> None:
     # A round 0 entry, where the app writes one, is the evaluation before any training.
     first, second = [r for r in results["rounds"] if r["round"] > 0]
@@ -158,6 +173,9 @@ def _check_upload_then_replay(results: dict[str, Any], out_dir: Path) -> None:
     assert second["bytes_up"] == 0 and second["train_samples"] > 0  # replay from the buffer
     assert isinstance(results["final_accuracy"], float)
     assert (out_dir / "accuracy.png").exists()
+    # Devices are keyed by partition id (from the handshake), not by their random node ids.
+    assert sorted(first["sampled"]) == ["0", "1"]
+    _check_same_as_other_deployments(results)
 
 
 def test_two_supernodes_upload_then_replay(tmp_path: Path) -> None:
