@@ -135,10 +135,22 @@ def upload_reply(
     batch_size : int (default: 256)
         Forward batch size (the request's ``front-batch-size`` overrides it).
     """
-    frozen, description = _front_and_description(front)
     config = message.content.config_records.get(CONFIG_KEY)
     if config is None:
         raise ValueError(f"the upload request lacks its ConfigRecord '{CONFIG_KEY}'")
+    return Message(content=upload_content(config, front, data, codec, batch_size), reply_to=message)
+
+
+def upload_content(
+    config: ConfigRecord,
+    front: FrontLike,
+    data: LocalData,
+    codec: Codec | None = None,
+    batch_size: int = 256,
+) -> RecordDict:
+    """The content of an upload reply for the request config ``config`` (see
+    :func:`upload_reply`); the legacy client sends the same records in its fit result."""
+    frozen, description = _front_and_description(front)
     check_request_front(config, description)
     if codec is None:
         name = config.get("codec")
@@ -166,10 +178,9 @@ def upload_reply(
             "encode-seconds": encode_seconds,
         }
     )
-    content = RecordDict(
+    return RecordDict(
         {ACTIVATIONS_KEY: arrays, LABELS_KEY: labels, META_KEY: meta, METRICS_KEY: metrics}
     )
-    return Message(content=content, reply_to=message)
 
 
 def add_ecofed_handlers(
