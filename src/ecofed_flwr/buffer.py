@@ -1,14 +1,44 @@
-"""Server-side replay buffer of encoded activations, refresh policies and replay selection."""
+"""Server-side replay buffer of encoded activations, refresh policies and replay selection.
+
+The buffer may be given a memory budget: entries that do not fit are written once to ``.npy``
+files and read back through memory maps (``np.load(mmap_mode="r")``), which training reads
+like any other array, so a bounded buffer trains on exactly the same batches as an unbounded
+one.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import hashlib
+import re
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from ecofed_flwr.codec import Codec, EncodedBatch
+from ecofed_flwr.codec import Codec, EncodedBatch, MetaValue
+
+#: Prefix of an encoded batch's arrays in :meth:`BufferEntry.arrays` (``batch.codes``...).
+BATCH_PREFIX = "batch."
+
+#: The other arrays of :meth:`BufferEntry.arrays`, besides the encoded batch's.
+ENTRY_ARRAYS = ("labels", "train_rows", "holdout_rows")
+
+_SAFE_CLIENT = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def entry_name(client: str, round: int) -> str:
+    """A file-name-safe name for ``client``'s upload of ``round``, unique per pair.
+
+    ``00003-c7`` for client ``7`` in round 3; a client name with other characters is
+    replaced by its SHA-256 (``00003-h1f2e...``), so no name can reach outside a folder.
+    """
+    if _SAFE_CLIENT.fullmatch(client):
+        return f"{round:05d}-c{client}"
+    return f"{round:05d}-h{hashlib.sha256(client.encode()).hexdigest()[:32]}"
 
 
 @dataclass(frozen=True)
@@ -47,7 +77,38 @@ class BufferEntry:
 
     @property
     def nbytes(self) -> int:
+        """Encoded activations plus labels (the ``buffer_bytes`` of a round report)."""
         return self.batch.nbytes + self.labels.nbytes
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every array of the entry by name: ``batch.<name>`` for the encoded batch's arrays,
+        then ``labels``, ``train_rows`` and ``holdout_rows`` (see :meth:`from_arrays`)."""
+        out = {BATCH_PREFIX + k: v for k, v in self.batch.arrays.items()}
+        out.update(labels=self.labels, train_rows=self.train_rows, holdout_rows=self.holdout_rows)
+        return out
+
+    @classmethod
+    def from_arrays(
+        cls, arrays: Mapping[str, np.ndarray], meta: Mapping[str, MetaValue], round: int
+    ) -> BufferEntry:
+        """Inverse of :meth:`arrays` (``meta`` is the encoded batch's); no checks are made."""
+        batch = EncodedBatch(
+            arrays={
+                k[len(BATCH_PREFIX) :]: v for k, v in arrays.items() if k.startswith(BATCH_PREFIX)
+            },
+            meta=dict(meta),
+        )
+        return cls(batch, arrays["labels"], round, arrays["train_rows"], arrays["holdout_rows"])
+
+    @property
+    def resident_nbytes(self) -> int:
+        """Bytes of the entry's arrays held in memory (rows included, memory maps excluded)."""
+        return sum(int(a.nbytes) for a in self.arrays().values() if not isinstance(a, np.memmap))
+
+    @property
+    def mapped_nbytes(self) -> int:
+        """Bytes of the entry's arrays read through memory-mapped files."""
+        return sum(int(a.nbytes) for a in self.arrays().values() if isinstance(a, np.memmap))
 
 
 class ReplayBuffer:
@@ -60,11 +121,45 @@ class ReplayBuffer:
     ----------
     codec : Codec
         The codec every stored batch must use.
+    memory_budget : int (default: 0)
+        Bytes of entries (encoded activations, labels and row indices) the buffer keeps in
+        memory; 0 means no bound. An entry that would go beyond it is written to
+        ``spill_dir`` and memory-mapped instead: reading it costs disk I/O (or page cache),
+        never a change in what training sees.
+    spill_dir : str | Path, optional
+        Folder for memory-mapped entries (needed with a budget). The buffer writes one
+        sub-folder per entry there and deletes it when the entry is replaced or removed.
     """
 
-    def __init__(self, codec: Codec) -> None:
+    def __init__(
+        self, codec: Codec, memory_budget: int = 0, spill_dir: str | Path | None = None
+    ) -> None:
         self.codec = codec
         self._entries: dict[str, BufferEntry] = {}
+        self._spilled: dict[str, Path] = {}
+        self.memory_budget = 0
+        self.spill_dir: Path | None = None
+        self.set_memory_budget(memory_budget, spill_dir)
+
+    def set_memory_budget(self, memory_budget: int, spill_dir: str | Path | None = None) -> None:
+        """Bound the bytes held in memory (see the class docstring); only while empty.
+
+        Raises
+        ------
+        ValueError
+            If the budget is negative, a budget comes without ``spill_dir``, or the buffer
+            already holds entries.
+        """
+        if memory_budget < 0:
+            raise ValueError(f"memory_budget must be >= 0 bytes, got {memory_budget}")
+        if memory_budget and spill_dir is None:
+            raise ValueError("a memory budget needs a spill_dir for the memory-mapped entries")
+        if self._entries:
+            raise ValueError(
+                f"set the memory budget before the first entry; the buffer holds {len(self)}"
+            )
+        self.memory_budget = int(memory_budget)
+        self.spill_dir = None if spill_dir is None else Path(spill_dir)
 
     def put(
         self,
@@ -88,9 +183,37 @@ class ReplayBuffer:
             raise ValueError(f"client {client}: hold-out rows outside [0, {n})")
         train = np.setdiff1d(np.arange(n, dtype=np.int64), held, assume_unique=True)
         packed = self.codec.without_lossless(batch)
-        self._entries[client] = BufferEntry(
-            packed, labels.astype(np.int64, copy=False), round, train, held
+        self.put_entry(
+            client, BufferEntry(packed, labels.astype(np.int64, copy=False), round, train, held)
         )
+
+    def put_entry(self, client: str, entry: BufferEntry) -> None:
+        """Store (or replace) ``client``'s entry as it is (e.g. one restored from a checkpoint).
+
+        The entry must already be checked (:class:`ecofed_flwr.checkpoint.Checkpointer` does
+        so for the entries it reads). With a memory budget, an entry that does not fit beside
+        the entries held in memory is memory-mapped.
+        """
+        self.remove(client)
+        if self.memory_budget and self.resident_nbytes + entry.resident_nbytes > self.memory_budget:
+            entry = self._spill(client, entry)
+        self._entries[client] = entry
+
+    def _spill(self, client: str, entry: BufferEntry) -> BufferEntry:
+        """Write ``entry``'s arrays to ``.npy`` files once and return it read through maps."""
+        assert self.spill_dir is not None  # set_memory_budget requires it with a budget
+        folder = self.spill_dir / entry_name(client, entry.round)
+        folder.mkdir(parents=True, exist_ok=True)
+        self._spilled[client] = folder
+        mapped: dict[str, np.ndarray] = {}
+        for name, array in entry.arrays().items():
+            if array.size == 0:  # nothing to map (and an empty file cannot be mapped)
+                mapped[name] = np.array(array)
+                continue
+            path = folder / f"{name}.npy"
+            np.save(path, np.ascontiguousarray(array), allow_pickle=False)
+            mapped[name] = np.load(path, mmap_mode="r", allow_pickle=False)
+        return BufferEntry.from_arrays(mapped, entry.batch.meta, entry.round)
 
     def __contains__(self, client: object) -> bool:
         return client in self._entries
@@ -107,8 +230,21 @@ class ReplayBuffer:
         return sorted(self._entries, key=client_sort_key)
 
     def remove(self, client: str) -> None:
-        """Drop ``client``'s entry (no error when it has none)."""
+        """Drop ``client``'s entry and its memory-mapped files (no error when it has none)."""
         self._entries.pop(client, None)
+        folder = self._spilled.pop(client, None)
+        if folder is not None:
+            # Unlinking mapped files is safe: a map stays valid until its array is freed.
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def clear(self) -> None:
+        """Drop every entry."""
+        for client in self.clients():
+            self.remove(client)
+
+    def entries(self) -> dict[str, BufferEntry]:
+        """Every entry by client, sorted by client."""
+        return {c: self._entries[c] for c in self.clients()}
 
     def num_samples(self, clients: Sequence[str] | None = None) -> int:
         """Stored training samples of ``clients`` (default: all)."""
@@ -137,8 +273,18 @@ class ReplayBuffer:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held: encoded activations plus labels."""
+        """Bytes held: encoded activations plus labels, in memory or mapped."""
         return sum(e.nbytes for e in self._entries.values())
+
+    @property
+    def resident_nbytes(self) -> int:
+        """Bytes of every entry's arrays held in memory (what ``memory_budget`` bounds)."""
+        return sum(e.resident_nbytes for e in self._entries.values())
+
+    @property
+    def mapped_nbytes(self) -> int:
+        """Bytes of every entry's arrays read through memory-mapped files."""
+        return sum(e.mapped_nbytes for e in self._entries.values())
 
     def decode(self, client: str, index: np.ndarray | None = None) -> torch.Tensor:
         """Float activations of ``client``'s samples at ``index`` (default: all)."""
@@ -193,6 +339,21 @@ class RefreshPolicy:
 
     def observe(self, server_round: int, accuracy: float) -> None:
         """Tell the policy the round's evaluation result (used by adaptive policies)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """What the policy has learnt so far (plain JSON values); ``{}`` for a stateless one."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`.
+
+        Raises
+        ------
+        ValueError
+            If ``state`` is not what this policy's :meth:`state_dict` produces.
+        """
+        if dict(state):
+            raise ValueError(f"refresh policy {self.name}: expected no state, got {dict(state)}")
 
 
 class PeriodicRefresh(RefreshPolicy):
@@ -252,6 +413,27 @@ class RefreshOnStall(RefreshPolicy):
 
     def needs_upload(self, server_round: int, client: str, buffer: ReplayBuffer) -> bool:
         return client not in buffer or server_round == self._refresh_round
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "best": self._best,
+            "since_best": self._since_best,
+            "refresh_round": self._refresh_round,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        best, since, refresh = (state.get(k) for k in ("best", "since_best", "refresh_round"))
+        if (
+            set(state) != {"best", "since_best", "refresh_round"}
+            or not (isinstance(best, int | float) and not isinstance(best, bool))
+            or not (isinstance(since, int) and not isinstance(since, bool) and since >= 0)
+            or not (refresh is None or (isinstance(refresh, int) and not isinstance(refresh, bool)))
+        ):
+            raise ValueError(
+                f"refresh policy {self.name}: expected {{'best': number, 'since_best': int >= 0, "
+                f"'refresh_round': int or None}}, got {dict(state)}"
+            )
+        self._best, self._since_best, self._refresh_round = float(best), since, refresh
 
 
 def make_refresh_policy(spec: str) -> RefreshPolicy:

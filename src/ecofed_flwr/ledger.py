@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, dataclass
-from typing import Literal
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal, cast
 
 Direction = Literal["up", "down"]
 PURPOSES = ("activations", "labels", "weights", "gradients", "control")
@@ -88,6 +89,45 @@ class Ledger:
     def to_json(self) -> list[dict[str, object]]:
         """All records as plain dicts."""
         return [asdict(r) for r in self.records]
+
+    @classmethod
+    def from_json(cls, records: Iterable[Mapping[str, Any]]) -> Ledger:
+        """Inverse of :meth:`to_json`, every record checked as :meth:`add` checks it.
+
+        Raises
+        ------
+        ValueError
+            If a record has other fields, or values of the wrong type or range; the message
+            names the record's index.
+        """
+        ledger = cls()
+        names = [f.name for f in fields(LedgerRecord)]
+        for i, doc in enumerate(records):
+            if not isinstance(doc, Mapping) or not set(names) - {"messages"} <= set(doc) <= set(
+                names
+            ):
+                got = sorted(doc) if isinstance(doc, Mapping) else type(doc).__name__
+                raise ValueError(f"ledger record {i}: expected the fields {names}, got {got}")
+            counts = [doc["round"], doc["nbytes"], doc.get("messages", 1)]
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in counts) or not (
+                isinstance(doc["client"], str) and isinstance(doc["direction"], str)
+            ):
+                raise ValueError(
+                    f"ledger record {i}: expected int round, nbytes and messages and str client "
+                    f"and direction, got {dict(doc)}"
+                )
+            try:
+                ledger.add(
+                    doc["round"],
+                    doc["client"],
+                    cast(Direction, doc["direction"]),
+                    doc["purpose"],
+                    doc["nbytes"],
+                    doc.get("messages", 1),
+                )
+            except ValueError as err:
+                raise ValueError(f"ledger record {i}: {err}") from err
+        return ledger
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,10 @@ the ledger and the seeds. A round is a handful of plain steps::
     report = server.end_round()
 
 The Flower strategies (Message API and legacy), the benchmarks and the tests all drive this
-object; none of them re-implements a round.
+object; none of them re-implements a round. Between rounds, :meth:`EcoFedServer.state` is
+the server's whole state as one :class:`ServerState` and :meth:`EcoFedServer.load_state`
+restores it, so that a run goes on after a crash exactly as it would have
+(:mod:`ecofed_flwr.checkpoint` puts it on disk).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import math
 import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,6 +34,7 @@ from torch import nn
 from ecofed_flwr import defaults
 from ecofed_flwr.buffer import (
     REPLAY_SELECTIONS,
+    BufferEntry,
     RefreshPolicy,
     ReplayBuffer,
     client_sort_key,
@@ -38,7 +42,7 @@ from ecofed_flwr.buffer import (
     select_replay,
 )
 from ecofed_flwr.codec import EncodedBatch, make_codec
-from ecofed_flwr.ledger import Ledger
+from ecofed_flwr.ledger import Ledger, LedgerRecord
 from ecofed_flwr.schedule import LRSchedule, make_lr_schedule
 from ecofed_flwr.trainer import BackTrainer, TrainerConfig, TrainStats, evaluate_back
 
@@ -134,6 +138,56 @@ class RoundReport:
                 known.pop(key, None)
         metrics = {k: float(v) for k, v in doc.items() if k not in names and v is not None}
         return cls(**known, metrics=metrics)
+
+
+class StateMismatch(ValueError):
+    """A saved :class:`ServerState` does not fit this server (other settings or model)."""
+
+
+@dataclass
+class ServerState:
+    """Everything an :class:`EcoFedServer` holds between two rounds.
+
+    Every random draw of a round depends only on ``(seed, round)``, so these values are all a
+    run needs to go on after :attr:`round` exactly as it would have without a stop.
+
+    Attributes
+    ----------
+    round : int
+        The last finished round (0: before the first, after round 0's evaluation if
+        ``reports`` holds it).
+    settings : dict[str, Any]
+        The server's settings that decide its results (:meth:`EcoFedServer.settings`); a
+        state is only loaded into a server with the same.
+    reports : list[RoundReport]
+        The reports of the finished rounds, round 0 first.
+    ledger : list[LedgerRecord]
+        Every byte count so far.
+    back : dict[str, torch.Tensor]
+        The back's current weights (on the CPU).
+    best : dict[str, torch.Tensor]
+        The weights of the back the run keeps so far (on the CPU).
+    best_round : int
+        The round of ``best`` (0: the untrained back).
+    best_val_accuracy : float | None
+        Its validation accuracy.
+    refresh : dict[str, Any]
+        The refresh policy's state (:meth:`RefreshPolicy.state_dict`).
+    buffer : Mapping[str, BufferEntry]
+        The replay buffer's entries by client. A mapping that reads entries only when asked
+        (as a checkpoint's does) keeps a restore within a bounded buffer's budget.
+    """
+
+    round: int
+    settings: dict[str, Any]
+    reports: list[RoundReport]
+    ledger: list[LedgerRecord]
+    back: dict[str, torch.Tensor]
+    best: dict[str, torch.Tensor]
+    best_round: int
+    best_val_accuracy: float | None
+    refresh: dict[str, Any]
+    buffer: Mapping[str, BufferEntry]
 
 
 class EcoFedServer:
@@ -450,6 +504,107 @@ class EcoFedServer:
         self.best_round, self.best_val_accuracy = 0, None
         self._best_state = _cpu_state(self.trainer.back)
 
+    # ------------------------------------------------------------------ state
+
+    def settings(self) -> dict[str, Any]:
+        """The settings that decide this server's results, as plain JSON values.
+
+        The number of rounds is not among them: a strategy sets it when the run starts (and
+        the app checks its whole configuration on a resume). Nor is the training device.
+        """
+        trainer = asdict(self.trainer.config)
+        del trainer["device"]
+        return {
+            "fingerprint": self.fingerprint,
+            "activation_shape": list(self.activation_shape),
+            "num_classes": self.num_classes,
+            "codec": self.codec.name,
+            "refresh": self.refresh.name,
+            "replay": self.replay,
+            "lr_schedule": self.schedule.name,
+            "validation_fraction": self.validation_fraction,
+            "keep": self.keep,
+            "fraction_train": self.fraction_train,
+            "min_train_nodes": self.min_train_nodes,
+            "seed": self.seed,
+            "trainer": trainer,
+        }
+
+    def state(self) -> ServerState:
+        """The server's whole state between rounds (see :class:`ServerState`).
+
+        Weights are copied; reports, ledger records and buffer entries are shared (a finished
+        round's are never changed).
+
+        Raises
+        ------
+        RuntimeError
+            During a round (between :meth:`begin_round` and :meth:`end_round`).
+        """
+        if self._plan is not None:
+            raise RuntimeError(f"round {self._plan.round} is in progress: no state to save")
+        return ServerState(
+            round=self.round,
+            settings=self.settings(),
+            reports=list(self.reports),
+            ledger=list(self.ledger.records),
+            back=_cpu_state(self.trainer.back),
+            best=self.result_state(),
+            best_round=self.best_round,
+            best_val_accuracy=self.best_val_accuracy,
+            refresh=self.refresh.state_dict(),
+            buffer=self.buffer.entries(),
+        )
+
+    def load_state(self, state: ServerState) -> None:
+        """Make this server what :meth:`state` saw; the next round is ``state.round + 1``.
+
+        Everything is checked before anything changes, except the buffer entries, which are
+        read one at a time as they are stored (a checkpoint's entries check themselves).
+
+        Raises
+        ------
+        StateMismatch
+            If the state's settings or weights do not fit this server, or its rounds,
+            reports and best round disagree; the message names each difference.
+        RuntimeError
+            During a round.
+        """
+        if self._plan is not None:
+            raise RuntimeError(f"round {self._plan.round} is in progress: cannot load a state")
+        mine = self.settings()
+        diffs = [
+            f"{key}: this server has {mine.get(key)!r}, the state has {state.settings.get(key)!r}"
+            for key in sorted(set(mine) | set(state.settings))
+            if mine.get(key) != state.settings.get(key)
+        ]
+        own = self.trainer.back.state_dict()
+        diffs += _weight_differences("back", own, state.back)
+        diffs += _weight_differences("best back", own, state.best)
+        rounds = [r.round for r in state.reports]
+        if rounds != sorted(set(rounds)) or (rounds and rounds[-1] != state.round):
+            diffs.append(
+                f"reports: expected increasing rounds ending with round {state.round}, got {rounds}"
+            )
+        if state.best_round not in {0, *rounds}:
+            diffs.append(f"best_round: {state.best_round} is not a reported round ({rounds})")
+        if diffs:
+            raise StateMismatch("the saved state does not fit this server: " + "; ".join(diffs))
+        try:
+            self.refresh.load_state_dict(state.refresh)
+        except ValueError as err:
+            raise StateMismatch(str(err)) from err
+        self.trainer.back.load_state_dict(state.back)
+        self._best_state = {k: v.detach().to("cpu", copy=True) for k, v in state.best.items()}
+        self.best_round, self.best_val_accuracy = state.best_round, state.best_val_accuracy
+        self.ledger.records = list(state.ledger)
+        self.reports = list(state.reports)
+        self._current = self.reports[-1] if self.reports else RoundReport(round=state.round)
+        self._stats = None
+        self.buffer.clear()
+        for client in sorted(state.buffer, key=client_sort_key):
+            self.buffer.put_entry(client, state.buffer[client])
+
     # ------------------------------------------------------------------ internals
 
     def _holdout_rows(self, client: str, n: int) -> np.ndarray:
@@ -470,6 +625,33 @@ class EcoFedServer:
         if better:
             self.best_round, self.best_val_accuracy = current.round, val
             self._best_state = _cpu_state(self.trainer.back)
+
+
+def _weight_differences(
+    what: str, own: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor]
+) -> list[str]:
+    """What keeps ``given`` from loading into a module whose state dict is ``own``."""
+    missing = sorted(set(own) - set(given))
+    unexpected = sorted(set(given) - set(own))
+    shapes = sorted(
+        f"{k}: {_describe(given[k])} for {_describe(own[k])}"
+        for k in set(own) & set(given)
+        if _describe(given[k]) != _describe(own[k])
+    )
+    out = []
+    if missing or unexpected or shapes:
+        out.append(
+            f"{what} weights: {len(missing)} missing (e.g. {missing[:3]}), {len(unexpected)} "
+            f"unexpected (e.g. {unexpected[:3]}), {len(shapes)} of another shape or dtype "
+            f"(e.g. {shapes[:3]})"
+        )
+    return out
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"{tuple(value.shape)} {value.dtype}"
+    return type(value).__name__
 
 
 def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
