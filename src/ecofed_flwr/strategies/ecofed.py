@@ -173,6 +173,7 @@ class EcoFedStrategy(Strategy):
         self._client_of: dict[int, str] = {}
         self._node_of: dict[str, int] = {}
         self._excluded: dict[int, str] = {}
+        self._recheck_nodes = False
 
     @classmethod
     def from_split(cls, split: Any, **settings: Any) -> EcoFedStrategy:
@@ -351,6 +352,38 @@ class EcoFedStrategy(Strategy):
 
     # ------------------------------------------------------------ nodes
 
+    def state_dict(self) -> dict[str, Any]:
+        """The adapter's own state for a checkpoint: which node is which client, and the
+        nodes never asked again (JSON values; the run's state is ``self.server.state()``)."""
+        return {
+            "nodes": {str(n): c for n, c in self._client_of.items()},
+            "excluded": {str(n): r for n, r in self._excluded.items()},
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`. Nodes that are not connected at the next round (a new
+        simulation, a restarted SuperLink) are forgotten, and their partitions answer the
+        handshake again under their new node ids.
+
+        Raises
+        ------
+        ValueError
+            If ``state`` is not what :meth:`state_dict` produces.
+        """
+        maps = []
+        for key in ("nodes", "excluded"):
+            value = state.get(key)
+            if not isinstance(value, Mapping) or not all(
+                isinstance(k, str) and k.isdigit() and isinstance(v, str) for k, v in value.items()
+            ):
+                raise ValueError(
+                    f"strategy state: expected '{key}' to map node ids to text, got {value!r}"
+                )
+            maps.append({int(k): v for k, v in value.items()})
+        self._client_of, self._excluded = maps
+        self._node_of = {c: n for n, c in self._client_of.items()}
+        self._recheck_nodes = True
+
     def _discover(self, grid: Grid, server_round: int) -> None:
         """Wait for enough nodes, then ask each new one for its partition id and front."""
         deadline = time.monotonic() + self.timeout
@@ -359,6 +392,11 @@ class EcoFedStrategy(Strategy):
             if len(nodes) >= self.min_available_nodes or time.monotonic() > deadline:
                 break
             time.sleep(1.0)
+        if self._recheck_nodes:
+            self._recheck_nodes = False
+            for node in set(self._client_of) - set(nodes):
+                del self._node_of[self._client_of.pop(node)]
+            self._excluded = {n: r for n, r in self._excluded.items() if n in nodes}
         new = [n for n in nodes if n not in self._client_of and n not in self._excluded]
         if not new:
             return
@@ -426,7 +464,9 @@ class EcoFedStrategy(Strategy):
         validate and buffer replies, train the back on this round's slots, validate on the
         hold-out and call ``evaluate_fn(round, arrays)`` (centralized test evaluation,
         reported only). ``Result.arrays`` is the back the run keeps (best by validation
-        unless ``keep="last"``).
+        unless ``keep="last"``). A server that already has rounds (restored with
+        :meth:`EcoFedServer.load_state` and :meth:`load_state_dict`: a resumed run) goes on
+        after its last round, and ``initial_arrays`` is ignored.
 
         Raises
         ------
@@ -437,7 +477,11 @@ class EcoFedStrategy(Strategy):
         started = time.perf_counter()
         log(INFO, "Starting %s strategy:", self.__class__.__name__)
         self.summary()
-        self._load_initial(initial_arrays)
+        resumed = bool(server.reports)  # a restored server (load_state) goes on after its rounds
+        if resumed:
+            log(INFO, "EcoFed: resuming after round %d of %d", server.round, num_rounds)
+        else:
+            self._load_initial(initial_arrays)
         server.num_rounds = num_rounds
         self.timeout = timeout
         train_config = ConfigRecord() if train_config is None else train_config
@@ -449,11 +493,18 @@ class EcoFedStrategy(Strategy):
                 return {} if res is None else {k: float(v) for k, v in res.items()}  # type: ignore[arg-type]
 
             server.evaluate_fn = evaluate_back
-        report = server.evaluate_initial()
-        if report.metrics:
-            result.evaluate_metrics_serverapp[0] = MetricRecord(dict(report.metrics))
-        self._log_round(report, num_rounds)
-        for current_round in range(1, num_rounds + 1):
+        if resumed:
+            for report in server.reports:
+                if report.metrics:
+                    result.evaluate_metrics_serverapp[report.round] = MetricRecord(
+                        dict(report.metrics)
+                    )
+        else:
+            report = server.evaluate_initial()
+            if report.metrics:
+                result.evaluate_metrics_serverapp[0] = MetricRecord(dict(report.metrics))
+            self._log_round(report, num_rounds)
+        for current_round in range(server.round + 1, num_rounds + 1):
             current = _state_to_arrays(server.trainer.back.state_dict())
             messages = list(self.configure_train(current_round, current, train_config, grid))
             replies = grid.send_and_receive(messages, timeout=timeout) if messages else []
