@@ -10,32 +10,41 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+from torch import nn
 
 from ecofed_flwr.app.task import build_split
 from ecofed_flwr.baselines import (
+    GpuServerModel,
     Setting,
     TimeModel,
     client_round_ledger,
     communication_report,
     exchanges_per_client,
+    holdout_rows,
     protocol_config,
     purpose_nbytes,
     run_protocol,
+    sample_partitions,
+    selected_round,
+    validation_gain_last_fifth,
 )
 from ecofed_flwr.baselines.fl import full_model, model_arrays
 from ecofed_flwr.baselines.report import RoundLog
-from ecofed_flwr.baselines.training import initial_split
-from ecofed_flwr.baselines.wire import Link
+from ecofed_flwr.baselines.training import initial_split, with_torch_threads
+from ecofed_flwr.baselines.wire import Link, as_pushed, task_identity
 from ecofed_flwr.codec import make_codec
 from ecofed_flwr.config import EcoFedConfig
 from ecofed_flwr.ledger import BandwidthModel, Ledger
 from ecofed_flwr.models import create_split
 from ecofed_flwr.protocol import wire_nbytes
+from ecofed_flwr.server import EcoFedServer
 
 ARRAY_OVERHEAD = 600  # bytes Flower adds per array (headers, ids); measured about 460
-CLIENTS, SAMPLES, BATCH = 3, 30, 10
-STEPS = math.ceil(SAMPLES / BATCH)  # per client and round
+CLIENTS, SAMPLES, BATCH = 3, 33, 10
+TRAIN_SAMPLES = 30  # the default validation fraction (0.1) holds 3 of 33 out
+STEPS = math.ceil(TRAIN_SAMPLES / BATCH)  # per client and round
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -106,7 +115,7 @@ def setting(tmp_path_factory: pytest.TempPathFactory) -> Setting:
             "output-dir": str(tmp_path_factory.mktemp("harness")),
         }
     )
-    return Setting(config=config, num_clients=CLIENTS, engine="loopback", server_threads=1)
+    return Setting(config=config, num_clients=CLIENTS, engine="loopback")
 
 
 @pytest.fixture(scope="module")
@@ -124,16 +133,24 @@ def tiny() -> dict[str, object]:
     }
 
 
+RUN_NAMES = ("fl", "fl-back", "dpfl", "lgl", "ecofed-paper", "central", "central-frozen")
+
+
 @pytest.fixture(scope="module")
 def runs(setting: Setting) -> dict[str, dict]:
-    return {name: run_protocol(name, setting) for name in ("fl", "dpfl", "lgl", "ecofed-paper")}
+    # The same clients every round for every protocol (the paper preset samples 20 %).
+    return {name: run_protocol(name, setting, {"fraction-train": 1.0}) for name in RUN_NAMES}
 
 
 def test_every_protocol_completes_and_writes_its_results(runs: dict[str, dict]) -> None:
     for name, doc in runs.items():
         assert [r["round"] for r in doc["rounds"]] == [1, 2], name
         assert doc["final_accuracy"] is not None
+        assert doc["threads"] == 1 and doc["host_before"]["gemm_gflops"] > 0
         assert Path(doc["config"]["output-dir"], "protocol.json").is_file()
+        if name != "ecofed-paper":  # the paper holds nothing out
+            assert all(r["val_accuracy"] is not None for r in doc["rounds"]), name
+            assert doc["selected_round"] in (1, 2)
         # Every byte in the rounds is in the ledger, and the other way round.
         assert sum(r["bytes_up"] + r["bytes_down"] for r in doc["rounds"]) == doc["totals"]["bytes"]
         assert doc["totals"]["bytes"] == sum(r["nbytes"] for r in doc["ledger"])
@@ -173,7 +190,8 @@ def test_fl_moves_the_whole_model_each_way_per_client(runs: dict[str, dict], tin
     for r in runs["fl"]["rounds"]:
         for direction in ("up", "down"):
             assert low <= r["bytes"][f"{direction}_weights"] <= high, (direction, r)
-            assert r[f"messages_{direction}"] == CLIENTS
+            # Round 1 also carries the partition-id handshake, one query per client.
+            assert r[f"messages_{direction}"] == CLIENTS * (2 if r["round"] == 1 else 1)
         assert r["bytes"]["up_activations"] == r["bytes"]["down_gradients"] == 0
         assert len(r["device_seconds"]) == CLIENTS
 
@@ -260,7 +278,7 @@ def test_fl_through_flower_simulation_counts_what_flower_carries(
     (r,) = doc["rounds"]
     initial = full_model(create_split("tiny_cnn", "block1", "random", 10, 16))
     assert r["bytes"]["down_weights"] == 2 * wire_nbytes(model_arrays(initial))
-    assert r["messages_up"] == r["messages_down"] == 2
+    assert r["messages_up"] == r["messages_down"] == 2 * 2  # the handshake, then training
     # Only the metadata differs from the in-process run (ids that Flower's engine assigns).
     loopback = runs["fl"]["rounds"][0]
     per_client = (r["bytes_down"] / 2, loopback["bytes_down"] / CLIENTS)
@@ -274,3 +292,100 @@ def test_runs_in_one_process_all_start_from_the_same_weights(
     cached = build_split(setting.config).back.state_dict()
     initial = initial_split(setting.config).back.state_dict()
     assert all(torch.equal(cached[k].cpu(), initial[k]) for k in initial)
+
+
+# ---------------------------------------------------------------- the rules every protocol shares
+
+
+def test_fl_back_exchanges_the_back_only_and_central_runs_send_nothing(
+    runs: dict[str, dict], tiny: dict
+) -> None:
+    split = create_split("tiny_cnn", "block1", "random", 10, 16)
+    back_bytes = sum(t.numel() * t.element_size() for t in split.back.state_dict().values())
+    front_bytes = tiny["model_bytes"] - back_bytes
+    for r, full in zip(runs["fl-back"]["rounds"], runs["fl"]["rounds"], strict=True):
+        for key in ("down_weights", "up_weights"):
+            assert back_bytes <= r["bytes"][key] / CLIENTS
+            assert r["bytes"][key] <= full["bytes"][key] - CLIENTS * front_bytes
+    for name in ("central", "central-frozen"):
+        assert runs[name]["totals"]["bytes"] == 0
+        assert all(r["server_steps"] > 0 for r in runs[name]["rounds"])
+
+
+def test_baselines_sample_and_hold_out_exactly_as_the_ecofed_server() -> None:
+    n, k, seed = 10, 4, 3
+    codec = make_codec("fp32")
+    server = EcoFedServer(
+        nn.Linear(1, 2),
+        "f",
+        (1,),
+        2,
+        codec="fp32",
+        fraction_train=k / n,
+        validation_fraction=0.2,
+        seed=seed,
+        refresh="every:1",
+    )
+    for r in (1, 2, 3):
+        plan = server.begin_round(r, [str(i) for i in range(n)])
+        assert plan.sampled == [str(i) for i in sample_partitions(n, k, seed, r)]
+        for client in plan.uploaders:
+            rows = torch.arange(25, dtype=torch.float32).view(25, 1) + 100 * int(client)
+            server.accept(client, codec.encode(rows), np.zeros(25, np.int64))
+        server.end_round()
+    held, _ = server.buffer.holdout()
+    expected = [
+        100 * int(c) + holdout_rows(25, 0.2, seed, c) for c in sorted(server.buffer.clients())
+    ]
+    assert held.view(-1).tolist() == np.concatenate(expected).astype(float).tolist()
+
+
+def test_client_apps_run_with_the_given_thread_count() -> None:
+    app = ClientApp()
+
+    @app.query("threads")
+    def threads(message: Message, context: Context) -> Message:
+        count = MetricRecord({"threads": torch.get_num_threads()})
+        return Message(RecordDict({"metrics": count}), reply_to=message)
+
+    with_torch_threads(app, 2)
+    context = Context(1, 1, {}, RecordDict(), {})
+    with task_identity():
+        request = as_pushed(Message(RecordDict(), 7, "query.threads"))
+    reply = app(request, context)
+    assert reply.content.metric_records["metrics"]["threads"] == 2
+    assert torch.get_num_threads() == 1  # restored after the call
+
+
+def test_selection_by_validation_and_the_plateau_gain() -> None:
+    rounds = [
+        {"round": i + 1, "val_accuracy": v, "accuracy": v}
+        for i, v in enumerate([0.5, 0.7, 0.8, 0.82, 0.81, 0.815, 0.83, 0.8, 0.82, 0.825])
+    ]
+    assert selected_round(rounds)["round"] == 7
+    assert validation_gain_last_fifth(rounds) == pytest.approx(0.825 - 0.83)
+    assert (
+        selected_round([{"round": 1, "accuracy": 0.1}, {"round": 2, "accuracy": 0.2}])["round"] == 2
+    )
+
+
+def test_the_gpu_server_model_reproduces_its_reference_and_prices_each_step() -> None:
+    vgg = create_split("vgg11_cifar", "block2", "random", 10, 32)
+    same = GpuServerModel.h200_for(vgg.back, vgg.activation_shape, vgg.back, vgg.activation_shape)
+    assert same.samples_per_second(200) == pytest.approx(42_000, rel=1e-6)
+    assert same.samples_per_second(1024) == pytest.approx(145_000, rel=1e-6)
+    model = TimeModel(BandwidthModel(10, 50, 0.0), device_slowdown=1, gpu_server=same)
+    log = RoundLog(
+        1,
+        0.5,
+        1.0,
+        {"a": 1.0},
+        server_seconds=3.0,
+        wall_seconds=0,
+        server_train_seconds=2.5,
+        server_steps=10,
+        server_batch_size=200,
+    )
+    estimate = model.round_seconds(Ledger(), log)
+    assert estimate["estimated_seconds"] == pytest.approx(1.0 + 3.0)
+    assert estimate["estimated_seconds_gpu"] == pytest.approx(1.0 + 0.5 + 10 * 200 / 42_000)

@@ -3,11 +3,14 @@
 Every protocol runs on the same model, data, partition and seed, and every transfer is
 counted as the Flower message that carries it (:mod:`.wire`).
 
-- :mod:`.fl`: classic FL, a standard ClientApp and Flower's ``FedAvg``.
+- :mod:`.fl`: classic FL (whole model, or the back only), a standard ClientApp and
+  Flower's ``FedAvg`` with seeded sampling.
+- :mod:`.sampling`: the sampling and validation hold-out rules every protocol shares.
 - :mod:`.split_learning`, :mod:`.dpfl`, :mod:`.lgl`: vanilla (SplitFed v1) and local-loss
   DPFL, simulated in one process.
 - :mod:`.protocols`: the protocol names and the EcoFed presets.
 - :mod:`.report`: the accounting (bytes, compute, estimated time).
+- :mod:`.server_speed`: the GPU-server step-time estimate of the time model.
 - :mod:`.comm`: one client round of each protocol, measured without a federation.
 - :mod:`.harness`: :func:`run_protocol`.
 """
@@ -21,6 +24,7 @@ from ecofed_flwr.baselines.dpfl import VanillaDPFL
 from ecofed_flwr.baselines.harness import (
     Setting,
     host_gemm_gflops,
+    host_speed,
     load_results,
     results_table,
     run_protocol,
@@ -34,13 +38,23 @@ from ecofed_flwr.baselines.protocols import (
     PROTOCOLS,
     protocol_config,
 )
-from ecofed_flwr.baselines.report import RPI4_SLOWDOWN, RoundLog, TimeModel, summarize
+from ecofed_flwr.baselines.report import (
+    RPI4_SLOWDOWN,
+    RoundLog,
+    TimeModel,
+    selected_round,
+    summarize,
+    validation_gain_last_fifth,
+)
+from ecofed_flwr.baselines.sampling import holdout_rows, sample_partitions, split_holdout
+from ecofed_flwr.baselines.server_speed import GpuServerModel
 from ecofed_flwr.baselines.training import LocalTraining
 from ecofed_flwr.baselines.wire import MeteredGrid, purpose_nbytes, record_message
 
 __all__ = [
     "ECOFED_BEST",
     "ECOFED_PAPER",
+    "GpuServerModel",
     "PRESETS",
     "PROTOCOLS",
     "RPI4_SLOWDOWN",
@@ -54,7 +68,9 @@ __all__ = [
     "client_round_ledger",
     "communication_report",
     "exchanges_per_client",
+    "holdout_rows",
     "host_gemm_gflops",
+    "host_speed",
     "load_results",
     "protocol_config",
     "purpose_nbytes",
@@ -62,5 +78,9 @@ __all__ = [
     "results_table",
     "run_protocol",
     "run_protocols",
+    "sample_partitions",
+    "selected_round",
+    "split_holdout",
     "summarize",
+    "validation_gain_last_fifth",
 ]

@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 from flwr.app import ArrayRecord, ConfigRecord
+from flwr.clientapp import ClientApp
 from flwr.serverapp.strategy import FedAvg
 
 from ecofed_flwr.baselines.fl import fit_reply, full_model, model_arrays, train_config
+from ecofed_flwr.baselines.loopback import LoopbackGrid
 from ecofed_flwr.baselines.protocols import SPLIT_PROTOCOLS, is_ecofed, protocol_config
 from ecofed_flwr.baselines.training import LocalTraining
 from ecofed_flwr.baselines.wire import (
@@ -33,7 +35,7 @@ from ecofed_flwr.baselines.wire import (
 )
 from ecofed_flwr.buffer import PeriodicRefresh, RefreshOnce, make_refresh_policy
 from ecofed_flwr.clients import LocalData
-from ecofed_flwr.clients.ecofed import upload_reply
+from ecofed_flwr.clients.ecofed import add_ecofed_handlers, upload_reply
 from ecofed_flwr.config import EcoFedConfig
 from ecofed_flwr.ledger import PURPOSES, Ledger
 from ecofed_flwr.models import SplitModel, create_split
@@ -118,9 +120,12 @@ def _ecofed_exchange(split: SplitModel, data: LocalData, cfg: EcoFedConfig, ledg
         min_available_nodes=1,
         upload_config={"front-batch-size": cfg.front_batch_size},
     )
+    # The strategy's node handshake (once per node, not counted here) needs a device that
+    # answers: the in-process loopback node of partition 0, named CLIENT.
+    device = add_ecofed_handlers(ClientApp(), lambda _: split, lambda _: data)
     with task_identity():
         (request,) = strategy.configure_train(
-            1, ArrayRecord(), ConfigRecord(), OfflineGrid([node_id_for(CLIENT)])
+            1, ArrayRecord(), ConfigRecord(), LoopbackGrid(device, 1)
         )
     as_pushed(request)
     reply = upload_reply(request, split.front, data, batch_size=cfg.front_batch_size)

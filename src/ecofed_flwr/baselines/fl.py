@@ -1,11 +1,17 @@
-"""Classic FL through Flower: every device trains the whole model; Flower's ``FedAvg`` averages.
+"""Classic FL through Flower: devices train the model (or its back); ``FedAvg`` averages it.
 
-The ClientApp is a standard Message-API client (one ``train`` handler, weights in the
-``arrays`` ArrayRecord, metrics with ``num-examples``); the ServerApp runs Flower's own
-:class:`~flwr.serverapp.strategy.FedAvg` (only timed, not changed) on a
+The ClientApp is a standard Message-API client (a ``train`` handler, weights in the
+``arrays`` ArrayRecord, metrics with ``num-examples``, plus a ``query`` handler that tells
+the server its partition id); the ServerApp runs :class:`SeededFedAvg`, Flower's
+:class:`~flwr.serverapp.strategy.FedAvg` with the clients of each round drawn by the
+seeded rule every protocol of the harness uses (:mod:`.sampling`), on a
 :class:`~ecofed_flwr.baselines.wire.MeteredGrid`, so the bytes counted are those Flower sends.
-The model is the same split model the other protocols use, joined again, every layer
-trainable, from the same initial weights.
+
+Two variants (``part``):
+
+- ``"all"`` (protocol ``fl``): the whole model, every layer trainable and exchanged.
+- ``"back"`` (protocol ``fl-back``): the front stays frozen at its pre-trained weights on
+  every device, which runs it forward at every step; only the back is trained and exchanged.
 """
 
 from __future__ import annotations
@@ -13,25 +19,29 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Iterable
+from logging import INFO
 from typing import Any
 
 import numpy as np
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
+from flwr.common import MessageType
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAvg
+from flwr.supercore import log
 from torch import nn
 from torch.nn import functional as F
 
 from ecofed_flwr.app.task import client_data, test_set
 from ecofed_flwr.baselines.report import RoundLog
+from ecofed_flwr.baselines.sampling import client_name, sample_partitions, split_holdout
 from ecofed_flwr.baselines.training import (
     LocalTraining,
     channels_last,
     initial_split,
-    torch_threads,
     trainable_copy,
+    with_torch_threads,
 )
 from ecofed_flwr.baselines.wire import MeteredGrid
 from ecofed_flwr.clients import LocalData
@@ -39,16 +49,47 @@ from ecofed_flwr.config import EcoFedConfig
 from ecofed_flwr.ledger import Ledger
 from ecofed_flwr.models import SplitModel
 from ecofed_flwr.protocol import config_value
+from ecofed_flwr.schedule import make_lr_schedule
+from ecofed_flwr.server import clients_per_round
 from ecofed_flwr.trainer import evaluate_back
 
 ARRAYS_KEY = "arrays"  # FedAvg's default arrayrecord_key
 CONFIG_KEY = "config"  # FedAvg's default configrecord_key
 METRICS_KEY = "metrics"
+INFO_ACTION = "fl_info"
+PARTITION_KEY = "partition-id"
+PARTS = ("all", "back")
 
 
-def full_model(split: SplitModel) -> nn.Module:
-    """The whole classifier (front then back), every layer trainable; ``split`` is unchanged."""
-    return trainable_copy(nn.Sequential(split.front.layers, split.back))
+def _check_part(part: str) -> None:
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {PARTS}, got {part!r}")
+
+
+def full_model(split: SplitModel, part: str = "all") -> nn.Module:
+    """The whole classifier (front then back) with the layers ``part`` trains trainable.
+
+    ``part="back"`` keeps the front frozen (no gradients, evaluation mode when training);
+    ``split`` itself is unchanged.
+    """
+    _check_part(part)
+    front, back = trainable_copy(split.front.layers), trainable_copy(split.back)
+    if part == "back":
+        front.requires_grad_(False)
+    return nn.Sequential(front, back)
+
+
+def exchanged(model: nn.Module, part: str = "all") -> nn.Module:
+    """The module whose weights a device and the server exchange: all of it, or its back."""
+    _check_part(part)
+    return model if part == "all" else _stage(model, 1)
+
+
+def _stage(model: nn.Module, index: int) -> nn.Module:
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(f"expected the (front, back) nn.Sequential, got {type(model).__name__}")
+    stage: nn.Module = model[index]
+    return stage
 
 
 def model_arrays(model: nn.Module) -> ArrayRecord:
@@ -87,93 +128,200 @@ def train_local(
     training: LocalTraining,
     server_round: int,
     client: str,
-    threads: int = 1,
+    part: str = "all",
 ) -> tuple[float, float]:
-    """Local epochs of SGD on the whole model; the mean loss and the compute seconds."""
+    """Local epochs of SGD on the layers ``part`` names; the mean loss and compute seconds."""
     labels = torch.as_tensor(np.asarray(data.labels), dtype=torch.int64)
-    optimizer = training.optimizer(model.parameters())
+    trained = exchanged(model, part)
+    optimizer = training.optimizer(trained.parameters())
     model.train()
+    if part == "back":
+        _stage(model, 0).eval()  # frozen: BatchNorm keeps its pre-trained statistics
     loss_sum, samples = 0.0, 0
-    with torch_threads(threads):
-        start = time.perf_counter()
-        for index in training.batches(len(labels), server_round, client):
-            y = labels[index]
-            loss = F.cross_entropy(model(channels_last(data.images[index])), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += float(loss.detach()) * len(y)
-            samples += len(y)
-        seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    for index in training.batches(len(labels), server_round, client):
+        y = labels[index]
+        loss = F.cross_entropy(model(channels_last(data.images[index])), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += float(loss.detach()) * len(y)
+        samples += len(y)
+    seconds = time.perf_counter() - start
     return loss_sum / max(samples, 1), seconds
 
 
 def fit_reply(
-    request: Message, model: nn.Module, num_examples: int, train_loss: float, seconds: float
+    request: Message,
+    model: nn.Module,
+    num_examples: int,
+    train_loss: float,
+    seconds: float,
+    part: str = "all",
 ) -> Message:
     """The reply ``FedAvg`` expects: the trained weights and metrics with ``num-examples``."""
     metrics = MetricRecord(
         {"num-examples": num_examples, "train-loss": train_loss, "train-seconds": seconds}
     )
-    content = RecordDict({ARRAYS_KEY: model_arrays(model), METRICS_KEY: metrics})
+    content = RecordDict({ARRAYS_KEY: model_arrays(exchanged(model, part)), METRICS_KEY: metrics})
     return Message(content, reply_to=request)
 
 
-def make_fl_client_app(cfg: EcoFedConfig, threads: int = 1) -> ClientApp:
-    """A ClientApp that trains the whole model on its partition for each ``train`` request.
+def make_fl_client_app(cfg: EcoFedConfig, part: str = "all", threads: int = 1) -> ClientApp:
+    """A ClientApp that trains the model (or its back) on its partition for each request.
+
+    The device trains on its partition less the rows held out for validation (the same rows
+    EcoFed holds out of its uploads, :func:`~.sampling.split_holdout`).
 
     Parameters
     ----------
     cfg : EcoFedConfig
-        Model, data and optimiser settings (the request's config overrides the optimiser).
+        Model, data, hold-out and optimiser settings (the request's config overrides the
+        optimiser).
+    part : str (default: "all")
+        ``"all"``: the whole model; ``"back"``: the back only, the front frozen.
     threads : int (default: 1)
-        Threads for training (device compute is timed on one core by default).
+        Torch threads of every call (also inside Flower's Ray actors).
     """
+    _check_part(part)
     app = ClientApp()
 
     @app.train()
     def train(message: Message, context: Context) -> Message:
-        node = context.node_config
-        partition_id, num_partitions = int(node["partition-id"]), int(node["num-partitions"])
-        data = _cached_data(cfg, partition_id, num_partitions)
-        model = _cached_model(cfg)
-        model.load_state_dict(message.content.array_records[ARRAYS_KEY].to_torch_state_dict())
+        partition_id, num_partitions = _partition(context)
+        data = _cached_train_data(cfg, partition_id, num_partitions)
+        model = _cached_model(cfg, part)
+        state = message.content.array_records[ARRAYS_KEY].to_torch_state_dict()
+        exchanged(model, part).load_state_dict(state)
         config = message.content.config_records.get(CONFIG_KEY, ConfigRecord())
         training = training_from(config, LocalTraining.from_config(cfg))
         server_round = config_value(config, "server-round", int, 0)
         loss, seconds = train_local(
-            model, data, training, server_round, f"client-{partition_id}", threads
+            model, data, training, server_round, client_name(partition_id), part
         )
-        return fit_reply(message, model, len(data.labels), loss, seconds)
+        return fit_reply(message, model, len(data.labels), loss, seconds, part)
 
-    return app
+    @app.query(INFO_ACTION)
+    def info(message: Message, context: Context) -> Message:
+        partition_id, _ = _partition(context)
+        record = ConfigRecord({PARTITION_KEY: partition_id})
+        return Message(RecordDict({CONFIG_KEY: record}), reply_to=message)
+
+    return with_torch_threads(app, threads)
+
+
+def _partition(context: Context) -> tuple[int, int]:
+    node = context.node_config
+    return int(node["partition-id"]), int(node["num-partitions"])
 
 
 @functools.lru_cache(maxsize=2)
-def _cached_data(cfg: EcoFedConfig, partition_id: int, num_partitions: int) -> LocalData:
+def _cached_train_data(cfg: EcoFedConfig, partition_id: int, num_partitions: int) -> LocalData:
     # Simulation actors are long-lived: prepare each partition once per process.
-    return client_data(cfg, partition_id, num_partitions)
+    data = client_data(cfg, partition_id, num_partitions)
+    return split_holdout(data, cfg.validation_fraction, cfg.seed, client_name(partition_id))[0]
 
 
-@functools.lru_cache(maxsize=1)
-def _cached_model(cfg: EcoFedConfig) -> nn.Module:
-    return full_model(initial_split(cfg))
+@functools.lru_cache(maxsize=2)
+def _cached_model(cfg: EcoFedConfig, part: str) -> nn.Module:
+    return full_model(initial_split(cfg), part)
 
 
-class TimedFedAvg(FedAvg):
-    """Flower's ``FedAvg``, unchanged, that also records how long each aggregation takes."""
+class SeededFedAvg(FedAvg):
+    """Flower's ``FedAvg`` with seeded sampling by partition id and a learning-rate schedule.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    Each round samples ``clients_per_round`` partitions with the harness's rule
+    (:func:`~.sampling.sample_partitions`: the same clients EcoFed samples in that round),
+    after asking each node once for its partition id (``query.fl_info``). The learning rate
+    sent with a round follows ``lr_schedule`` over ``num_rounds``. Aggregation is
+    ``FedAvg``'s own, timed.
+
+    Parameters
+    ----------
+    seed : int
+        Seeds the sampling.
+    num_rounds : int
+        Rounds of the run (the schedule spans them).
+    lr_schedule : str (default: "constant")
+        ``"constant"``, ``"cosine"`` or ``"cosine:WARMUP"``.
+    **kwargs
+        ``FedAvg``'s own settings (``fraction_train``, ``min_train_nodes``, ...).
+    """
+
+    def __init__(
+        self, seed: int, num_rounds: int, lr_schedule: str = "constant", **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.num_rounds = num_rounds
+        self.schedule = make_lr_schedule(lr_schedule)
+        self.node_of: dict[int, int] = {}  # partition id -> node id
         self.aggregate_seconds: dict[int, float] = {}
+
+    def configure_train(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        """Sample this round's partitions (seeded) and send them the weights and settings."""
+        self._discover(grid)
+        partitions = sorted(self.node_of)
+        k = clients_per_round(len(partitions), self.fraction_train, self.min_train_nodes)
+        picked = sample_partitions(len(partitions), k, self.seed, server_round)
+        node_ids = [self.node_of[partitions[i]] for i in picked]
+        log(INFO, "configure_train: partitions %s (of %d)", picked, len(partitions))
+        config = ConfigRecord(dict(config))
+        config["server-round"] = server_round
+        base = config_value(config, "learning-rate", float, 0.01)
+        config["learning-rate"] = self.schedule.round_learning_rate(
+            base, server_round, self.num_rounds, 0.5
+        )
+        record = RecordDict({self.arrayrecord_key: arrays, self.configrecord_key: config})
+        return self._construct_messages(record, node_ids, MessageType.TRAIN)
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        """``FedAvg``'s aggregation, timed."""
         start = time.perf_counter()
         result = super().aggregate_train(server_round, replies)
         self.aggregate_seconds[server_round] = time.perf_counter() - start
         return result
+
+    def _discover(self, grid: Grid) -> None:
+        while len(nodes := sorted(grid.get_node_ids())) < self.min_available_nodes:
+            time.sleep(1)
+        known = set(self.node_of.values())
+        new = [n for n in nodes if n not in known]
+        if not new:
+            return
+        messages = [
+            grid.create_message(RecordDict(), f"{MessageType.QUERY}.{INFO_ACTION}", n, "0")
+            for n in new
+        ]
+        for reply in grid.send_and_receive(messages):
+            if reply.has_error():
+                raise RuntimeError(f"node {reply.metadata.src_node_id}: {reply.error.reason}")
+            partition = reply.content.config_records[CONFIG_KEY][PARTITION_KEY]
+            if not isinstance(partition, int) or partition in self.node_of:
+                raise RuntimeError(
+                    f"node {reply.metadata.src_node_id} reports partition {partition!r}; "
+                    f"known: {sorted(self.node_of)}"
+                )
+            self.node_of[partition] = reply.metadata.src_node_id
+
+
+def validation_set(cfg: EcoFedConfig, num_clients: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rows every client holds out, pooled (what a federated evaluation would score)."""
+    images, labels = [], []
+    for i in range(num_clients):
+        _, held = split_holdout(
+            client_data(cfg, i, num_clients), cfg.validation_fraction, cfg.seed, client_name(i)
+        )
+        if held is not None:
+            images.append(held.images)
+            labels.append(torch.as_tensor(np.asarray(held.labels), dtype=torch.int64))
+    if not images:
+        return torch.zeros(0), torch.zeros(0, dtype=torch.int64)
+    return torch.cat(images), torch.cat(labels)
 
 
 def make_fl_server_app(
@@ -181,28 +329,40 @@ def make_fl_server_app(
     ledger: Ledger,
     on_round: Callable[[RoundLog], None],
     num_nodes: int,
+    part: str = "all",
 ) -> ServerApp:
-    """A ServerApp running Flower's FedAvg with central evaluation on the test set.
+    """A ServerApp running :class:`SeededFedAvg`; test and validation accuracy every round.
+
+    Validation scores the global model on the clients' pooled held-out rows (computed here,
+    as a federated evaluation would, and not counted in the bytes); test accuracy is
+    reported only.
 
     Parameters
     ----------
     cfg : EcoFedConfig
-        Model, data, rounds, sampling and optimiser settings.
+        Model, data, rounds, sampling, schedule and optimiser settings.
     ledger : Ledger
         Receives the bytes of every message sent and received.
     on_round : Callable[[RoundLog], None]
         Called after each round's evaluation.
     num_nodes : int
         Nodes to wait for before the first round.
+    part : str (default: "all")
+        What the devices train and exchange: ``"all"`` or ``"back"``.
     """
+    _check_part(part)
     app = ServerApp()
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
         metered = MeteredGrid(grid, ledger)
-        model = full_model(initial_split(cfg))
+        model = full_model(initial_split(cfg), part)
         images, labels = test_set(cfg)
-        strategy = TimedFedAvg(
+        val_images, val_labels = validation_set(cfg, num_nodes)
+        strategy = SeededFedAvg(
+            seed=cfg.seed,
+            num_rounds=cfg.num_server_rounds,
+            lr_schedule=cfg.lr_schedule,
             fraction_train=cfg.fraction_train,
             fraction_evaluate=0.0,
             min_train_nodes=cfg.min_train_nodes,
@@ -212,8 +372,11 @@ def make_fl_server_app(
 
         def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
             nonlocal last
-            model.load_state_dict(arrays.to_torch_state_dict())
+            exchanged(model, part).load_state_dict(arrays.to_torch_state_dict())
             loss, accuracy = evaluate_back(model, images, labels)
+            val_accuracy = (
+                evaluate_back(model, val_images, val_labels)[1] if len(val_labels) else None
+            )
             now = time.perf_counter()
             if server_round > 0:
                 replies = metered.reply_metrics.get(server_round, {})
@@ -222,6 +385,7 @@ def make_fl_server_app(
                         round=server_round,
                         accuracy=accuracy,
                         loss=loss,
+                        val_accuracy=val_accuracy,
                         device_seconds={n: m.get("train-seconds", 0.0) for n, m in replies.items()},
                         server_seconds=strategy.aggregate_seconds.get(server_round, 0.0),
                         wall_seconds=now - last,
@@ -232,7 +396,7 @@ def make_fl_server_app(
 
         strategy.start(
             grid=metered,
-            initial_arrays=model_arrays(model),
+            initial_arrays=model_arrays(exchanged(model, part)),
             num_rounds=cfg.num_server_rounds,
             timeout=cfg.round_timeout,
             train_config=train_config(LocalTraining.from_config(cfg)),

@@ -1,19 +1,25 @@
 """Run any protocol by name on one setting, with the same accounting for all.
 
-``run_protocol("fl" | "dpfl" | "lgl" | "ecofed-paper" | "ecofed-best" | "ecofed", setting)``
-trains on the same model, data, partition and seed, and returns (and writes) one results
-document per protocol (see :func:`ecofed_flwr.baselines.report.summarize`):
+``run_protocol(name, setting)`` (a name of
+:data:`~ecofed_flwr.baselines.protocols.PROTOCOLS`) trains on the same model, data,
+partition, seed, sampling rule, validation hold-out and test set, with the same torch thread
+count and memory format, and returns (and writes) one results document per protocol (see
+:func:`ecofed_flwr.baselines.report.summarize`):
 
-- ``fl`` and the EcoFed protocols run through Flower's simulation engine (in-process
-  ``run_simulation``); their bytes are those of every message sent and received, recorded
-  by a :class:`~ecofed_flwr.baselines.wire.MeteredGrid`.
+- ``fl``, ``fl-back`` and the EcoFed protocols run through Flower (its simulation engine or
+  the in-process loopback); their bytes are those of every message sent and received,
+  recorded by a :class:`~ecofed_flwr.baselines.wire.MeteredGrid`.
 - ``dpfl`` and ``lgl`` run in this process; each of their transfers is built as a Flower
   message from the real tensors and measured the same way.
+- ``central`` and ``central-frozen`` train on the clients' pooled training data (no bytes):
+  references for accuracy.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import statistics
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -30,25 +36,44 @@ from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 from flwr.simulation import run_simulation
 from flwr.supercore import log
+from torch.nn import functional as F
 
 from ecofed_flwr.app.client_app import make_client_app
 from ecofed_flwr.app.server_app import run_federation
 from ecofed_flwr.app.task import build_split, client_data, test_set
-from ecofed_flwr.baselines.fl import make_fl_client_app, make_fl_server_app
+from ecofed_flwr.baselines.fl import (
+    full_model,
+    make_fl_client_app,
+    make_fl_server_app,
+    validation_set,
+)
 from ecofed_flwr.baselines.loopback import run_loopback
 from ecofed_flwr.baselines.protocols import (
+    CENTRAL_PROTOCOLS,
+    FL_PROTOCOLS,
     SPLIT_PROTOCOLS,
     clients_per_round,
     is_ecofed,
     protocol_config,
 )
 from ecofed_flwr.baselines.report import DEVICE_SECONDS_KEYS, RoundLog, TimeModel, summarize
-from ecofed_flwr.baselines.training import LocalTraining, initial_split
+from ecofed_flwr.baselines.sampling import client_name, sample_partitions, split_holdout
+from ecofed_flwr.baselines.training import (
+    LocalTraining,
+    channels_last,
+    initial_split,
+    torch_threads,
+    trainable_copy,
+    with_torch_threads,
+)
 from ecofed_flwr.baselines.wire import MeteredGrid
+from ecofed_flwr.clients import LocalData
 from ecofed_flwr.config import EcoFedConfig
 from ecofed_flwr.ledger import Ledger
 from ecofed_flwr.models import SplitModel
 from ecofed_flwr.results import write_json
+from ecofed_flwr.schedule import make_lr_schedule
+from ecofed_flwr.trainer import evaluate_back, run_front
 
 RESULTS_NAME = "protocol.json"
 ENGINES = ("simulation", "loopback")
@@ -61,37 +86,35 @@ class Setting:
     Parameters
     ----------
     config : EcoFedConfig
-        Model, cut, weights, data, partitioning, rounds, sampling and the optimiser of the
-        baselines (the EcoFed presets override their own optimiser, see
-        :data:`~ecofed_flwr.baselines.protocols.PRESETS`). ``output-dir`` is where each
-        protocol's folder goes (default: ``outputs/harness-<time>``).
+        Model, cut, weights, data, partitioning, rounds, sampling, validation hold-out,
+        learning-rate schedule and the optimiser of the baselines (the EcoFed presets
+        override their own, see :data:`~ecofed_flwr.baselines.protocols.PRESETS`).
+        ``output-dir`` is where each protocol's folder goes (default:
+        ``outputs/harness-<time>``).
     num_clients : int (default: 10)
         Simulated devices; each holds one partition.
     time_model : TimeModel (default: TimeModel())
-        Bandwidth and device-speed assumptions of the estimated times.
+        Bandwidth, device-speed and GPU-server assumptions of the estimated times.
     target_accuracy : float, optional
         Accuracy whose first attainment is reported (round, bytes, estimated time).
-    device_threads : int (default: 1)
-        Threads for device compute in ``dpfl``/``lgl`` and the FL client.
-    server_threads : int, optional
-        Threads for the server compute of ``dpfl``/``lgl`` (default: torch's setting). On a
-        machine shared with other jobs, 1 avoids threads spinning on busy cores.
+    threads : int (default: 1)
+        Torch threads of all compute, device and server alike, in this process and in
+        every ClientApp call (Flower's Ray actors included).
     simulation_cpus : int (default: 2)
         CPUs given to Flower's simulation engine (one per simulated client at a time).
     client_num_gpus : float (default: 0.0)
         GPU share of each simulated client.
     engine : str (default: "simulation")
-        How ``fl`` and EcoFed run: ``"simulation"`` (Flower's simulation engine,
-        in-process ``run_simulation`` with Ray) or ``"loopback"`` (the same apps, messages
-        handed to the ClientApp in this process: no Ray; same bytes).
+        How ``fl``, ``fl-back`` and EcoFed run: ``"simulation"`` (Flower's simulation
+        engine, in-process ``run_simulation`` with Ray) or ``"loopback"`` (the same apps,
+        messages handed to the ClientApp in this process: no Ray; same bytes).
     """
 
     config: EcoFedConfig = field(default_factory=EcoFedConfig)
     num_clients: int = 10
     time_model: TimeModel = field(default_factory=TimeModel)
     target_accuracy: float | None = None
-    device_threads: int = 1
-    server_threads: int | None = None
+    threads: int = 1
     simulation_cpus: int = 2
     client_num_gpus: float = 0.0
     engine: str = "simulation"
@@ -99,27 +122,34 @@ class Setting:
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
-        if self.num_clients < 1 or self.device_threads < 1 or self.simulation_cpus < 1:
+        if self.num_clients < 1 or self.threads < 1 or self.simulation_cpus < 1:
             raise ValueError(
-                "num_clients, device_threads and simulation_cpus must be >= 1, got "
-                f"{self.num_clients}, {self.device_threads}, {self.simulation_cpus}"
+                "num_clients, threads and simulation_cpus must be >= 1, got "
+                f"{self.num_clients}, {self.threads}, {self.simulation_cpus}"
             )
 
 
 def host_gemm_gflops(size: int = 512, repeats: int = 10) -> float:
-    """This machine's fp32 matrix-multiply speed on one thread, in GFLOP/s (for context)."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    """This machine's fp32 matrix-multiply speed on one thread, in GFLOP/s."""
+    with torch_threads(1):
         a, b = torch.randn(size, size), torch.randn(size, size)
         a @ b  # warm-up
         start = time.perf_counter()
         for _ in range(repeats):
             a @ b
         seconds = time.perf_counter() - start
-    finally:
-        torch.set_num_threads(saved)
     return 2 * size**3 * repeats / seconds / 1e9
+
+
+def host_speed(probes: int = 5) -> dict[str, Any]:
+    """A short probe of this host: median one-thread GEMM GFLOP/s and the load averages."""
+    values = [host_gemm_gflops(repeats=4) for _ in range(probes)]
+    return {
+        "gemm_gflops": statistics.median(values),
+        "gemm_gflops_probes": values,
+        "loadavg": list(os.getloadavg()),
+        "time": datetime.now().isoformat(timespec="seconds"),
+    }
 
 
 def run_protocol(
@@ -133,13 +163,12 @@ def run_protocol(
     Parameters
     ----------
     name : str
-        ``fl``, ``dpfl``, ``lgl``, ``ecofed-paper``, ``ecofed-best`` or ``ecofed`` (the
-        setting's own EcoFed settings).
+        A name of :data:`~ecofed_flwr.baselines.protocols.PROTOCOLS`.
     setting : Setting
         What the protocols of a comparison share.
     overrides : Mapping[str, Any], optional
         Run-config settings to change for this protocol only, after its preset (e.g.
-        ``{"codec": "u2"}`` for a codec sweep).
+        ``{"codec": "u2"}`` for a codec sweep, or a tuned ``learning-rate``).
     label : str, optional
         Name of this run's folder and of the run in the document (default: ``name``); give
         each run of a sweep its own, e.g. ``"ecofed-best-u2"``.
@@ -147,7 +176,8 @@ def run_protocol(
     Returns
     -------
     dict
-        The results document (also written to ``<output-dir>/<label>/protocol.json``).
+        The results document (also written to ``<output-dir>/<label>/protocol.json``), with
+        the host's speed before and after the run (``host_before``, ``host_after``).
     """
     base = setting.config
     label = label or name
@@ -155,16 +185,21 @@ def run_protocol(
     folder = (out / label).resolve()
     cfg = protocol_config(name, base, {**(overrides or {}), "output-dir": str(folder)})
     ledger = Ledger()
+    host_before = host_speed()
     started = time.perf_counter()
     log(INFO, "Harness: %s on %s cut %s, %d clients", name, cfg.model, cfg.cut, setting.num_clients)
-    if name == "fl":
-        logs = _run_fl(cfg, setting, ledger)
-    elif name in SPLIT_PROTOCOLS:
-        logs = _run_split(name, cfg, setting, ledger)
-    elif is_ecofed(name):
-        logs = _run_ecofed(cfg, setting, ledger)
-    else:  # protocol_config has already refused unknown names
-        raise AssertionError(name)
+    with torch_threads(setting.threads):
+        if name in FL_PROTOCOLS:
+            logs = _run_fl(cfg, setting, ledger, FL_PROTOCOLS[name])
+        elif name in SPLIT_PROTOCOLS:
+            logs = _run_split(name, cfg, setting, ledger)
+        elif name in CENTRAL_PROTOCOLS:
+            logs = _run_central(cfg, setting, CENTRAL_PROTOCOLS[name])
+        elif is_ecofed(name):
+            logs = _run_ecofed(cfg, setting, ledger)
+        else:  # protocol_config has already refused unknown names
+            raise AssertionError(name)
+    harness_seconds = time.perf_counter() - started
     if len(logs) != cfg.num_server_rounds:
         raise RuntimeError(
             f"{name}: {len(logs)} of {cfg.num_server_rounds} rounds completed; see the log"
@@ -181,17 +216,20 @@ def run_protocol(
             "label": label,
             "overrides": dict(overrides or {}),
             "num_clients": setting.num_clients,
-            "device_threads": setting.device_threads,
-            "host_gemm_gflops": host_gemm_gflops(),
-            "harness_seconds": time.perf_counter() - started,
+            "threads": setting.threads,
+            "memory_format": "channels_last",
+            "engine": setting.engine,
+            "host_before": host_before,
+            "host_after": host_speed(),
+            "harness_seconds": harness_seconds,
         },
     )
     write_json(folder / RESULTS_NAME, doc)
     log(
         INFO,
-        "Harness: %s final accuracy %s, %s bytes, estimated %.0f s",
+        "Harness: %s selected-round accuracy %s, %s bytes, estimated %.0f s",
         name,
-        doc["final_accuracy"],
+        doc["selected_accuracy"],
         f"{doc['totals']['bytes']:,}",
         doc["totals"]["estimated_seconds"],
     )
@@ -211,25 +249,26 @@ def run_protocols(
 def results_table(results: Mapping[str, Mapping[str, Any]]) -> str:
     """A markdown table comparing results documents (keyed by protocol or run name)."""
     lines = [
-        "| run | final acc. | best acc. | rounds to target | MB up | MB down | "
-        "MB per client-round | device s | server s | est. time (s) | est. time to target (s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| run | acc. (val-chosen round) | final acc. | MB up | MB down | "
+        "MB per client-round | device s | server s | est. time (s), CPU server | "
+        "est. time (s), GPU server |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
     def pct(v: float | None) -> str:
         return "-" if v is None else f"{100 * v:.2f}%"
 
-    def num(v: float | None, fmt: str = ".1f") -> str:
+    def num(v: float | None, fmt: str = ".0f") -> str:
         return "-" if v is None else format(v, fmt)
 
     for run, doc in results.items():
         t = doc["totals"]
         lines.append(
-            f"| {run} | {pct(doc['final_accuracy'])} | {pct(doc['best_accuracy'])} | "
-            f"{num(doc['rounds_to_target'], 'd')} | {t['bytes_up'] / 1e6:.2f} | "
-            f"{t['bytes_down'] / 1e6:.2f} | {t['mean_bytes_per_client_round'] / 1e6:.3f} | "
-            f"{t['device_seconds']:.1f} | {t['server_seconds']:.1f} | "
-            f"{t['estimated_seconds']:.0f} | {num(doc['estimated_seconds_to_target'], '.0f')} |"
+            f"| {run} | {pct(doc['selected_accuracy'])} | {pct(doc['final_accuracy'])} | "
+            f"{t['bytes_up'] / 1e6:.2f} | {t['bytes_down'] / 1e6:.2f} | "
+            f"{t['mean_bytes_per_client_round'] / 1e6:.3f} | {t['device_seconds']:.1f} | "
+            f"{t['server_seconds']:.1f} | {num(t['estimated_seconds'])} | "
+            f"{num(t.get('estimated_seconds_gpu'))} |"
         )
     return "\n".join(lines)
 
@@ -257,10 +296,11 @@ def _simulate(server_app: ServerApp, client_app: ClientApp, setting: Setting) ->
     )
 
 
-def _run_fl(cfg: EcoFedConfig, setting: Setting, ledger: Ledger) -> list[RoundLog]:
+def _run_fl(cfg: EcoFedConfig, setting: Setting, ledger: Ledger, part: str) -> list[RoundLog]:
     logs: list[RoundLog] = []
-    server_app = make_fl_server_app(cfg, ledger, logs.append, setting.num_clients)
-    _simulate(server_app, make_fl_client_app(cfg, setting.device_threads), setting)
+    server_app = make_fl_server_app(cfg, ledger, logs.append, setting.num_clients, part)
+    client_app = make_fl_client_app(cfg, part, setting.threads)
+    _simulate(server_app, client_app, setting)
     return logs
 
 
@@ -274,23 +314,29 @@ def _run_ecofed(cfg: EcoFedConfig, setting: Setting, ledger: Ledger) -> list[Rou
         runs.append((metered, run_federation(metered, cfg, num_nodes_hint=setting.num_clients)))
 
     with _restoring_back(build_split(cfg)):
-        _simulate(server_app, make_client_app(cfg), setting)
+        _simulate(server_app, with_torch_threads(make_client_app(cfg), setting.threads), setting)
     if not runs:
         return []
     metered, doc = runs[0]
     logs = []
     for entry in doc["rounds"]:
+        if entry["round"] == 0:  # the untrained back, before any upload
+            continue
         replies = metered.reply_metrics.get(entry["round"], {})
         logs.append(
             RoundLog(
                 round=entry["round"],
                 accuracy=entry.get("accuracy"),
                 loss=entry.get("loss"),
+                val_accuracy=entry.get("val_accuracy"),
                 device_seconds={
                     node: sum(m.get(k, 0.0) for k in DEVICE_SECONDS_KEYS)
                     for node, m in replies.items()
                 },
                 server_seconds=entry["server_train_seconds"],
+                server_train_seconds=entry["server_train_seconds"],
+                server_steps=entry["train_steps"],
+                server_batch_size=cfg.batch_size,
                 wall_seconds=entry["seconds"],
                 extra={
                     "refresh": entry["refresh"],
@@ -321,36 +367,52 @@ def _restoring_back(split: SplitModel) -> Iterator[None]:
         split.back.load_state_dict(initial)
 
 
+def _client_splits(cfg: EcoFedConfig, n: int) -> dict[str, tuple[LocalData, LocalData | None]]:
+    """Each client's training rows and held-out rows, by client name."""
+    return {
+        client_name(i): split_holdout(
+            client_data(cfg, i, n), cfg.validation_fraction, cfg.seed, client_name(i)
+        )
+        for i in range(n)
+    }
+
+
 def _run_split(name: str, cfg: EcoFedConfig, setting: Setting, ledger: Ledger) -> list[RoundLog]:
-    engine = SPLIT_PROTOCOLS[name](
-        initial_split(cfg),
-        LocalTraining.from_config(cfg),
-        ledger,
-        setting.device_threads,
-        setting.server_threads,
-    )
+    training = LocalTraining.from_config(cfg)
+    engine = SPLIT_PROTOCOLS[name](initial_split(cfg), training, ledger)
     n = setting.num_clients
-    names = [f"client-{i}" for i in range(n)]
-    data = {names[i]: client_data(cfg, i, n) for i in range(n)}
+    data = {c: parts[0] for c, parts in _client_splits(cfg, n).items()}
+    names = [client_name(i) for i in range(n)]
     images, labels = test_set(cfg)
+    val_images, val_labels = validation_set(cfg, n)
     k = clients_per_round(n, cfg.fraction_train, cfg.min_train_nodes)
-    rng = np.random.default_rng(cfg.seed)
+    schedule = make_lr_schedule(cfg.lr_schedule)
     logs = []
     for server_round in range(1, cfg.num_server_rounds + 1):
         start = time.perf_counter()
-        sampled = [names[i] for i in sorted(rng.choice(n, size=k, replace=False))]
-        stats = engine.train_round(server_round, {c: data[c] for c in sampled})
+        sampled = [names[i] for i in sample_partitions(n, k, cfg.seed, server_round)]
+        stats = engine.train_round(
+            server_round,
+            {c: data[c] for c in sampled},
+            training.for_round(schedule, server_round, cfg.num_server_rounds),
+        )
         loss, accuracy = engine.evaluate(images, labels)
-        blocking = stats.server_seconds if engine.server_blocks_device else {}
-        other = 0.0 if engine.server_blocks_device else sum(stats.server_seconds.values())
+        val_accuracy = engine.evaluate(val_images, val_labels)[1] if len(val_labels) else None
+        blocks = engine.server_blocks_device
+        train_seconds = sum(stats.server_seconds.values())
         logs.append(
             RoundLog(
                 round=server_round,
                 accuracy=accuracy,
                 loss=loss,
+                val_accuracy=val_accuracy,
                 device_seconds=stats.device_seconds,
-                server_seconds=stats.aggregate_seconds + other,
-                blocking_server_seconds=blocking,
+                server_seconds=stats.aggregate_seconds + (0.0 if blocks else train_seconds),
+                server_train_seconds=0.0 if blocks else train_seconds,
+                server_steps=0 if blocks else sum(stats.server_steps.values()),
+                server_batch_size=training.batch_size,
+                blocking_server_seconds=stats.server_seconds if blocks else {},
+                blocking_server_steps=stats.server_steps if blocks else {},
                 wall_seconds=time.perf_counter() - start,
                 extra={"train_loss": stats.train_loss, "train_samples": stats.samples},
             )
@@ -367,6 +429,81 @@ def _run_split(name: str, cfg: EcoFedConfig, setting: Setting, ledger: Ledger) -
             logs[-1].wall_seconds,
         )
     return logs
+
+
+def _run_central(cfg: EcoFedConfig, setting: Setting, frozen: bool) -> list[RoundLog]:
+    """Train on the pooled training rows of every client; each round sees as many samples
+    as the round's sampled clients hold (the budget of a federated round), drawn from
+    seeded passes over the pool."""
+    split = initial_split(cfg)
+    n = setting.num_clients
+    parts = _client_splits(cfg, n)
+    images = torch.cat([train.images for train, _ in parts.values()])
+    labels = torch.as_tensor(
+        np.concatenate([np.asarray(train.labels) for train, _ in parts.values()]),
+        dtype=torch.int64,
+    )
+    test_images, test_labels = test_set(cfg)
+    val_images, val_labels = validation_set(cfg, n)
+    if frozen:
+        # The back alone, on fp32 activations of the frozen front (computed once).
+        model = trainable_copy(split.back)
+        images = run_front(split.front, images, cfg.front_batch_size)
+        test_images = run_front(split.front, test_images, cfg.front_batch_size)
+        if len(val_labels):
+            val_images = run_front(split.front, val_images, cfg.front_batch_size)
+    else:
+        model = full_model(split)
+    training = LocalTraining.from_config(cfg)
+    schedule = make_lr_schedule(cfg.lr_schedule)
+    optimizer = training.optimizer(model.parameters())
+    k = clients_per_round(n, cfg.fraction_train, cfg.min_train_nodes)
+    sizes = [len(parts[client_name(i)][0].labels) for i in range(n)]
+    stream = _sample_stream(len(labels), cfg.seed)
+    logs = []
+    for server_round in range(1, cfg.num_server_rounds + 1):
+        start = time.perf_counter()
+        budget = sum(sizes[i] for i in sample_partitions(n, k, cfg.seed, server_round))
+        rate = training.for_round(schedule, server_round, cfg.num_server_rounds).learning_rate
+        for group in optimizer.param_groups:
+            group["lr"] = rate
+        order = torch.from_numpy(np.fromiter((next(stream) for _ in range(budget)), np.int64))
+        model.train()
+        steps = 0
+        for index in order.split(training.batch_size):
+            loss = F.cross_entropy(model(channels_last(images[index])), labels[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            steps += 1
+        seconds = time.perf_counter() - start
+        test_loss, accuracy = evaluate_back(model, test_images, test_labels)
+        val_accuracy = evaluate_back(model, val_images, val_labels)[1] if len(val_labels) else None
+        logs.append(
+            RoundLog(
+                round=server_round,
+                accuracy=accuracy,
+                loss=test_loss,
+                val_accuracy=val_accuracy,
+                device_seconds={},
+                server_seconds=seconds,
+                server_train_seconds=seconds,
+                server_steps=steps,
+                server_batch_size=training.batch_size,
+                wall_seconds=time.perf_counter() - start,
+                extra={"train_samples": budget},
+            )
+        )
+        log(INFO, "[central ROUND %d] accuracy %.4f | %.1f s", server_round, accuracy, seconds)
+    return logs
+
+
+def _sample_stream(num_samples: int, seed: int) -> Iterator[int]:
+    """Indices of seeded passes over ``num_samples`` samples, one pass after another."""
+    epoch = 0
+    while True:
+        yield from np.random.default_rng([seed, 7, epoch]).permutation(num_samples).tolist()
+        epoch += 1
 
 
 def load_results(path: str | Path) -> dict[str, Any]:

@@ -5,42 +5,74 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ecofed_flwr import defaults
 from ecofed_flwr.baselines.dpfl import VanillaDPFL
 from ecofed_flwr.baselines.lgl import LocalLossDPFL
 from ecofed_flwr.baselines.split_learning import SplitLearning
 from ecofed_flwr.config import EcoFedConfig
+from ecofed_flwr.server import clients_per_round
 
 #: Every protocol name :func:`ecofed_flwr.baselines.run_protocol` accepts.
-#: ``ecofed`` runs EcoFed with the setting's own codec, refresh, replay and trainer (for
-#: sweeps); the two presets fix them.
-PROTOCOLS = ("fl", "dpfl", "lgl", "ecofed-paper", "ecofed-best", "ecofed")
+#:
+#: - ``fl``: FedAvg on the whole model; ``fl-back``: FedAvg on the back only, the front
+#:   frozen and pre-trained on every device (which runs it forward at every step).
+#: - ``dpfl``, ``lgl``: vanilla and local-loss DNN-partitioning FL.
+#: - ``ecofed-paper``, ``ecofed-best``: EcoFed with the paper's settings and with ours;
+#:   ``ecofed`` runs it with the setting's own codec, refresh, replay and trainer (sweeps).
+#: - ``central``, ``central-frozen``: references without federation: the whole model, or the
+#:   back on fp32 front activations, trained on the clients' pooled training data.
+PROTOCOLS = (
+    "fl",
+    "fl-back",
+    "dpfl",
+    "lgl",
+    "ecofed-paper",
+    "ecofed-best",
+    "ecofed",
+    "central",
+    "central-frozen",
+)
 
 #: The protocols simulated in one process, by name.
 SPLIT_PROTOCOLS: dict[str, type[SplitLearning]] = {"dpfl": VanillaDPFL, "lgl": LocalLossDPFL}
 
-#: SPEC section 2: int8 per tensor, P = 2, per-client copies, random buffered client per slot,
-#: SGD lr 0.01, momentum 0.9, batch 10.
-ECOFED_PAPER: dict[str, Any] = {
-    "codec": "paper",
-    "refresh": "every:2",
-    "replay": "paper",
-    "trainer": "copies",
-    "learning-rate": 0.01,
-    "momentum": 0.9,
-    "batch-size": 10,
-}
+#: FedAvg protocols and what their devices train: the whole model or the back only.
+FL_PROTOCOLS: dict[str, str] = {"fl": "all", "fl-back": "back"}
 
-#: Our best configuration. Provisional: to be replaced by the winner of the codec sweep.
+#: Central references and whether their front is frozen.
+CENTRAL_PROTOCOLS: dict[str, bool] = {"central": False, "central-frozen": True}
+
+#: The paper's settings (SPEC section 2): :data:`ecofed_flwr.defaults.PAPER`.
+ECOFED_PAPER: dict[str, Any] = dict(defaults.PAPER)
+
+#: Our best configuration: the defaults of ``make run``.
 ECOFED_BEST: dict[str, Any] = {
-    "codec": "u4",
-    "refresh": "once",
-    "replay": "sampled",
-    "trainer": "pooled",
-    "learning-rate": 0.05,
-    "batch-size": 64,
+    "codec": defaults.CODEC,
+    "refresh": defaults.REFRESH,
+    "replay": defaults.REPLAY,
+    "trainer": defaults.TRAINER,
+    "learning-rate": defaults.LEARNING_RATE,
+    "lr-schedule": defaults.LR_SCHEDULE,
+    "momentum": defaults.MOMENTUM,
+    "batch-size": defaults.BATCH_SIZE,
+    "validation-fraction": defaults.VALIDATION_FRACTION,
+    "keep": defaults.KEEP,
 }
 
 PRESETS: dict[str, dict[str, Any]] = {"ecofed-paper": ECOFED_PAPER, "ecofed-best": ECOFED_BEST}
+
+__all__ = [
+    "CENTRAL_PROTOCOLS",
+    "ECOFED_BEST",
+    "ECOFED_PAPER",
+    "FL_PROTOCOLS",
+    "PRESETS",
+    "PROTOCOLS",
+    "SPLIT_PROTOCOLS",
+    "clients_per_round",
+    "is_ecofed",
+    "protocol_config",
+]
 
 
 def is_ecofed(name: str) -> bool:
@@ -59,10 +91,3 @@ def protocol_config(
         raise ValueError(f"unknown protocol {name!r}; protocols: {', '.join(PROTOCOLS)}")
     values = {**config.to_dict(), **PRESETS.get(name, {}), **(overrides or {})}
     return EcoFedConfig.from_mapping(values)
-
-
-def clients_per_round(num_clients: int, fraction_train: float, min_train_nodes: int) -> int:
-    """How many clients a round samples: the rule of Flower's ``FedAvg`` and of EcoFed."""
-    if num_clients < 1:
-        raise ValueError(f"need at least one client, got {num_clients}")
-    return min(num_clients, max(int(num_clients * fraction_train), min_train_nodes))

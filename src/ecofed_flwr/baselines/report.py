@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ecofed_flwr.baselines.server_speed import GpuServerModel
 from ecofed_flwr.ledger import PURPOSES, BandwidthModel, Ledger
 
 #: Default device slowdown: a Raspberry-Pi-4-class device against one core of this machine.
@@ -40,17 +41,28 @@ class RoundLog:
     ----------
     round : int
     accuracy, loss : float | None
-        Central evaluation of the global model after the round.
+        Test evaluation of the global model after the round (reported, never used to
+        choose anything).
     device_seconds : dict[str, float]
         Measured device compute per client that worked this round.
     server_seconds : float
         Measured server compute that no device waits on during its own work (aggregation,
         EcoFed's back-end training, local-loss DPFL's server steps).
+    wall_seconds : float
+        Wall-clock time of the round in this simulation.
+    val_accuracy : float | None
+        Accuracy on the training data's validation hold-out (drives model selection).
     blocking_server_seconds : dict[str, float]
         Server compute a client waits for in the middle of its work (vanilla DPFL's
         gradient), per client.
-    wall_seconds : float
-        Wall-clock time of the round in this simulation.
+    blocking_server_steps : dict[str, int]
+        The SGD steps of that compute, per client.
+    server_train_seconds : float
+        The part of ``server_seconds`` spent in back-end SGD steps.
+    server_steps : int
+        Those steps (for a model of a faster server's time).
+    server_batch_size : int
+        Batch size of the server's SGD steps.
     extra : dict[str, Any]
         Protocol-specific facts (EcoFed: refresh, samples uploaded, its own byte counts).
     """
@@ -61,7 +73,12 @@ class RoundLog:
     device_seconds: dict[str, float]
     server_seconds: float
     wall_seconds: float
+    val_accuracy: float | None = None
     blocking_server_seconds: dict[str, float] = field(default_factory=dict)
+    blocking_server_steps: dict[str, int] = field(default_factory=dict)
+    server_train_seconds: float = 0.0
+    server_steps: int = 0
+    server_batch_size: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -70,46 +87,61 @@ class TimeModel:
     """Turns measured compute and ledger bytes into an estimated round duration.
 
     A round lasts ``max over clients (device_slowdown * device compute + transfer time +
-    blocking server compute) / + server compute / server_speedup``: devices work in
-    parallel; each one's messages cross its own link one after the other (the ledger's
+    blocking server compute) + other server compute``: devices work in parallel; each one's
+    messages cross its own link one after the other (the ledger's
     :class:`~ecofed_flwr.ledger.BandwidthModel`, with a latency per message); the server's
     other compute is not overlapped with device work.
+
+    Two server columns: ``estimated_seconds`` puts the server on this machine (its compute
+    as measured); ``estimated_seconds_gpu`` replaces every server SGD step by the time
+    ``gpu_server`` gives it (other server compute, such as averaging, stays as measured).
 
     Parameters
     ----------
     bandwidth : BandwidthModel (default: 10 Mbit/s up, 50 Mbit/s down, 50 ms per message)
     device_slowdown : float (default: RPI4_SLOWDOWN = 15)
-        Device compute time = this factor x the compute measured here on one thread.
+        Device compute time = this factor x the compute measured here.
     slowdown_source : str
         Where the factor comes from (stated in every results document).
-    server_speedup : float (default: 1.0)
-        Server compute time = the compute measured here / this factor (1: this machine).
+    gpu_server : GpuServerModel, optional
+        Time of one server SGD step on a GPU server; without it the GPU column is absent.
     """
 
     bandwidth: BandwidthModel = field(default_factory=BandwidthModel)
     device_slowdown: float = RPI4_SLOWDOWN
     slowdown_source: str = RPI4_SLOWDOWN_SOURCE
-    server_speedup: float = 1.0
+    gpu_server: GpuServerModel | None = None
 
     def __post_init__(self) -> None:
-        if self.device_slowdown <= 0 or self.server_speedup <= 0:
-            raise ValueError(
-                "device_slowdown and server_speedup must be > 0, got "
-                f"{self.device_slowdown}, {self.server_speedup}"
-            )
+        if self.device_slowdown <= 0:
+            raise ValueError(f"device_slowdown must be > 0, got {self.device_slowdown}")
 
     def round_seconds(self, ledger: Ledger, log: RoundLog) -> dict[str, float]:
-        """Estimated duration of ``log``'s round and its critical client's parts."""
+        """Estimated duration of ``log``'s round (both server columns) and its parts."""
+        out = self._estimate(ledger, log, gpu=False)
+        if self.gpu_server is not None:
+            gpu = self._estimate(ledger, log, gpu=True)
+            out.update({f"{k}_gpu": v for k, v in gpu.items()})
+        return out
+
+    def _estimate(self, ledger: Ledger, log: RoundLog, gpu: bool) -> dict[str, float]:
         clients = set(log.device_seconds) | set(log.blocking_server_seconds)
         clients |= {r.client for r in ledger.records if r.round == log.round}
         device, transfer, critical = 0.0, 0.0, 0.0
         for client in clients:
             c_device = self.device_slowdown * log.device_seconds.get(client, 0.0)
             c_transfer = self.bandwidth.client_round_seconds(ledger, log.round, client)
-            c_wait = log.blocking_server_seconds.get(client, 0.0) / self.server_speedup
+            if gpu and self.gpu_server is not None:
+                steps = log.blocking_server_steps.get(client, 0)
+                c_wait = steps * self.gpu_server.step_seconds(log.server_batch_size)
+            else:
+                c_wait = log.blocking_server_seconds.get(client, 0.0)
             if c_device + c_transfer + c_wait >= critical:
                 device, transfer, critical = c_device, c_transfer, c_device + c_transfer + c_wait
-        server = log.server_seconds / self.server_speedup
+        server = log.server_seconds
+        if gpu and self.gpu_server is not None:
+            train = log.server_steps * self.gpu_server.step_seconds(log.server_batch_size)
+            server = log.server_seconds - log.server_train_seconds + train
         return {
             "estimated_seconds": critical + server,
             "estimated_device_seconds": device,
@@ -125,18 +157,45 @@ class TimeModel:
             "latency_s_per_message": self.bandwidth.latency_s,
             "device_slowdown": self.device_slowdown,
             "device_slowdown_source": self.slowdown_source,
-            "server_speedup": self.server_speedup,
+            "gpu_server": None if self.gpu_server is None else self.gpu_server.describe(),
             "formula": (
                 "round = max over clients (device_slowdown * device compute + transfer + "
-                "server compute the client waits for) + other server compute / "
-                "server_speedup; transfer = bytes / rate + latency per message, up and "
-                "down one after the other"
+                "server compute the client waits for) + other server compute; transfer = "
+                "bytes / rate + latency per message, up and down one after the other; "
+                "server compute as measured here (estimated_seconds) or with every server "
+                "SGD step at the GPU model's step time (estimated_seconds_gpu)"
             ),
         }
 
 
 def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
+
+
+def selected_round(rounds: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The round a run keeps: the first with the best validation accuracy.
+
+    Without validation figures, the last round. Every protocol is selected this way, so a
+    comparison never looks at the test set to choose a round.
+    """
+    scored = [r for r in rounds if r.get("val_accuracy") is not None]
+    if not scored:
+        return rounds[-1] if rounds else None
+    best = max(r["val_accuracy"] for r in scored)
+    return next(r for r in scored if r["val_accuracy"] == best)
+
+
+def validation_gain_last_fifth(rounds: Sequence[dict[str, Any]]) -> float | None:
+    """Best validation accuracy of the last fifth of the rounds minus the best before it.
+
+    The plateau test of a run: a small gain (e.g. under 0.003) says more rounds would not
+    have helped much. None without validation figures or with fewer than five rounds.
+    """
+    values = [float(r["val_accuracy"]) for r in rounds if r.get("val_accuracy") is not None]
+    if len(values) < 5 or len(values) != len(rounds):
+        return None
+    cut = len(values) - max(1, len(values) // 5)
+    return float(max(values[cut:]) - max(values[:cut]))
 
 
 def summarize(
@@ -161,7 +220,7 @@ def summarize(
     for record in ledger.records:
         round_ledgers[record.round].records.append(record)
     rounds: list[dict[str, Any]] = []
-    cumulative_bytes, cumulative_seconds = 0, 0.0
+    cumulative_bytes, cumulative_seconds, cumulative_gpu = 0, 0.0, 0.0
     for log in logs:
         sizes = by_round.get(log.round, {})
         round_ledger = round_ledgers[log.round]
@@ -169,10 +228,13 @@ def summarize(
         nbytes = sizes.get("up", 0) + sizes.get("down", 0)
         cumulative_bytes += nbytes
         cumulative_seconds += estimate["estimated_seconds"]
+        cumulative_gpu += estimate.get("estimated_seconds_gpu", 0.0)
+        gpu = {"cumulative_estimated_seconds_gpu": cumulative_gpu} if time_model.gpu_server else {}
         rounds.append(
             {
                 "round": log.round,
                 "accuracy": _finite(log.accuracy),
+                "val_accuracy": _finite(log.val_accuracy),
                 "loss": _finite(log.loss),
                 "clients": len(log.device_seconds),
                 "bytes_up": sizes.get("up", 0),
@@ -185,10 +247,13 @@ def summarize(
                 "device_seconds": log.device_seconds,
                 "device_seconds_max": max(log.device_seconds.values(), default=0.0),
                 "server_seconds": log.server_seconds + sum(log.blocking_server_seconds.values()),
+                "server_steps": log.server_steps + sum(log.blocking_server_steps.values()),
+                "server_batch_size": log.server_batch_size,
                 "wall_seconds": log.wall_seconds,
                 **estimate,
                 "cumulative_bytes": cumulative_bytes,
                 "cumulative_estimated_seconds": cumulative_seconds,
+                **gpu,
                 **log.extra,
             }
         )
@@ -205,6 +270,7 @@ def summarize(
         ),
         None,
     )
+    selected = selected_round(rounds)
     return {
         "protocol": protocol,
         "config": config,
@@ -213,6 +279,10 @@ def summarize(
         "rounds": rounds,
         "final_accuracy": rounds[-1]["accuracy"] if rounds else None,
         "best_accuracy": max(accuracies) if accuracies else None,
+        "selected_round": selected["round"] if selected else None,
+        "selected_val_accuracy": selected["val_accuracy"] if selected else None,
+        "selected_accuracy": selected["accuracy"] if selected else None,
+        "validation_gain_last_fifth": validation_gain_last_fifth(rounds),
         "totals": {
             "bytes": total_bytes,
             "bytes_up": ledger.total("up"),
@@ -226,11 +296,15 @@ def summarize(
             "server_seconds": sum(r["server_seconds"] for r in rounds),
             "wall_seconds": sum(r["wall_seconds"] for r in rounds),
             "estimated_seconds": cumulative_seconds,
+            **({"estimated_seconds_gpu": cumulative_gpu} if time_model.gpu_server else {}),
         },
         "target_accuracy": target_accuracy,
         "rounds_to_target": reached["round"] if reached else None,
         "bytes_to_target": reached["cumulative_bytes"] if reached else None,
         "estimated_seconds_to_target": reached["cumulative_estimated_seconds"] if reached else None,
+        "estimated_seconds_gpu_to_target": (
+            reached.get("cumulative_estimated_seconds_gpu") if reached else None
+        ),
         **(extra or {}),
         "ledger": [asdict(r) for r in ledger.records],
     }

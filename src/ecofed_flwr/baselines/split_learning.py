@@ -7,8 +7,8 @@ front on a local auxiliary loss and sends nothing down.
 
 Every transfer is a Flower message built from the real tensors (:class:`~.wire.Link`) and
 recorded in a Ledger with its serialized size; the receiving side then uses the tensors it
-decodes from that message, so what is counted is what is used. Device compute runs on
-``device_threads`` threads and is timed apart from server compute (``server_threads``).
+decodes from that message, so what is counted is what is used. Device compute is timed apart
+from server compute, on the thread count of the process (the harness sets it).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -27,7 +27,7 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ecofed_flwr.baselines.training import LocalTraining, channels_last, torch_threads
+from ecofed_flwr.baselines.training import LocalTraining, channels_last
 from ecofed_flwr.baselines.wire import Link
 from ecofed_flwr.clients import LocalData
 from ecofed_flwr.ledger import Ledger
@@ -58,6 +58,8 @@ class SplitRoundStats:
         Measured device compute per client (forward, backward and optimiser steps).
     server_seconds : dict[str, float]
         Measured server compute per client (its back-end copy's steps).
+    server_steps : dict[str, int]
+        Server SGD steps per client (for a server-speed model).
     aggregate_seconds : float
         Server time to average the fronts, heads and backs.
     """
@@ -68,6 +70,7 @@ class SplitRoundStats:
     train_loss: float
     device_seconds: dict[str, float]
     server_seconds: dict[str, float]
+    server_steps: dict[str, int]
     aggregate_seconds: float
 
 
@@ -81,33 +84,29 @@ class Session:
     back: nn.Module
     device_optimizer: torch.optim.Optimizer
     server_optimizer: torch.optim.Optimizer
-    device_threads: int
-    server_threads: int
     device_seconds: float = 0.0
     server_seconds: float = 0.0
+    server_steps: int = 0
     loss_sum: float = 0.0
     samples: int = 0
-    _started: float = field(default=0.0, repr=False)
 
     @contextmanager
     def device_compute(self) -> Iterator[None]:
-        """Time the block as device compute, on the device's thread count."""
-        with torch_threads(self.device_threads):
-            start = time.perf_counter()
-            try:
-                yield
-            finally:
-                self.device_seconds += time.perf_counter() - start
+        """Time the block as device compute."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.device_seconds += time.perf_counter() - start
 
     @contextmanager
     def server_compute(self) -> Iterator[None]:
         """Time the block as server compute spent on this client."""
-        with torch_threads(self.server_threads):
-            start = time.perf_counter()
-            try:
-                yield
-            finally:
-                self.server_seconds += time.perf_counter() - start
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.server_seconds += time.perf_counter() - start
 
 
 def _state_record(module: nn.Module) -> ArrayRecord:
@@ -134,10 +133,6 @@ class SplitLearning(ABC):
         Optimiser, batch size and local epochs, for the device and the server alike.
     ledger : Ledger, optional
         Where every message's bytes are recorded (a new one by default).
-    device_threads : int (default: 1)
-        Threads for device compute (timed on one core by default).
-    server_threads : int, optional
-        Threads for server compute (default: torch's setting for the process).
     """
 
     name: ClassVar[str] = "split"
@@ -149,17 +144,9 @@ class SplitLearning(ABC):
         split: SplitModel,
         training: LocalTraining,
         ledger: Ledger | None = None,
-        device_threads: int = 1,
-        server_threads: int | None = None,
     ) -> None:
-        if device_threads < 1 or (server_threads is not None and server_threads < 1):
-            raise ValueError(
-                f"thread counts must be >= 1, got {device_threads} and {server_threads}"
-            )
         self.training = training
         self.ledger = ledger if ledger is not None else Ledger()
-        self.device_threads = device_threads
-        self.server_threads = server_threads or torch.get_num_threads()
         self.num_classes = split.num_classes
         self.label_dtype = label_dtype(split.num_classes)
         front = copy.deepcopy(split.front.layers)
@@ -169,6 +156,8 @@ class SplitLearning(ABC):
         }
         self.back = copy.deepcopy(split.back)
         for module in (*self.device_modules.values(), self.back):
+            # Channels-last, like every other contender's compute.
+            module.to(memory_format=torch.channels_last)
             module.requires_grad_(True)
 
     @property
@@ -186,8 +175,19 @@ class SplitLearning(ABC):
 
     # ------------------------------------------------------------------ round
 
-    def train_round(self, server_round: int, clients: Mapping[str, LocalData]) -> SplitRoundStats:
-        """Train one round on ``clients`` (name to local data) and average the halves."""
+    def train_round(
+        self,
+        server_round: int,
+        clients: Mapping[str, LocalData],
+        training: LocalTraining | None = None,
+    ) -> SplitRoundStats:
+        """Train one round on ``clients`` (name to local data) and average the halves.
+
+        ``training`` replaces the engine's settings for this round (e.g. a scheduled
+        learning rate); the batches of a client depend only on the seed, round and client.
+        """
+        if training is not None:
+            self.training = training
         device_states: dict[str, list[dict[str, Tensor]]] = {k: [] for k in self.device_modules}
         back_states: list[dict[str, Tensor]] = []
         weights: list[int] = []
@@ -217,6 +217,7 @@ class SplitLearning(ABC):
             train_loss=sum(s.loss_sum for s in sessions) / samples if samples else float("nan"),
             device_seconds={s.client: s.device_seconds for s in sessions},
             server_seconds={s.client: s.server_seconds for s in sessions},
+            server_steps={s.client: s.server_steps for s in sessions},
             aggregate_seconds=aggregate_seconds,
         )
 
@@ -249,8 +250,6 @@ class SplitLearning(ABC):
             back=back,
             device_optimizer=self.training.optimizer(params),
             server_optimizer=self.training.optimizer(back.parameters()),
-            device_threads=self.device_threads,
-            server_threads=self.server_threads,
         )
 
     def _close(
@@ -295,6 +294,7 @@ class SplitLearning(ABC):
             session.server_optimizer.step()
         session.loss_sum += float(loss.detach()) * len(y)
         session.samples += len(y)
+        session.server_steps += 1
         if activations.grad is None:
             raise RuntimeError("the back-end produced no gradient for its input")
         return activations.grad

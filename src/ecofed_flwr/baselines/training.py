@@ -11,11 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from flwr.app import Context
+from flwr.clientapp import ClientApp
 from torch import Tensor, nn
 
 from ecofed_flwr.app.task import num_classes_of
 from ecofed_flwr.config import EcoFedConfig
 from ecofed_flwr.models import SplitModel, create_split
+from ecofed_flwr.schedule import LRSchedule
 from ecofed_flwr.trainer import TrainerConfig
 
 
@@ -42,6 +45,14 @@ class LocalTraining(TrainerConfig):
             order = torch.from_numpy(rng.permutation(num_samples))
             yield from order.split(self.batch_size)
 
+    def for_round(self, schedule: LRSchedule, server_round: int, num_rounds: int) -> LocalTraining:
+        """These settings with the learning rate ``schedule`` gives round ``server_round``.
+
+        One rate per round (at the round's middle): devices get it with the round's request.
+        """
+        rate = schedule.round_learning_rate(self.learning_rate, server_round, num_rounds, 0.5)
+        return dataclasses.replace(self, learning_rate=rate)
+
 
 def initial_split(cfg: EcoFedConfig) -> SplitModel:
     """A new split model of ``cfg``, with its initial weights.
@@ -56,8 +67,12 @@ def initial_split(cfg: EcoFedConfig) -> SplitModel:
 
 
 def trainable_copy(module: nn.Module) -> nn.Module:
-    """A deep copy of ``module`` with every parameter trainable, in training mode."""
-    clone = copy.deepcopy(module)
+    """A channels-last deep copy of ``module``, every parameter trainable, in training mode.
+
+    Every contender trains channels-last (the memory format of the EcoFed server's back and
+    of the frozen front), so that measured compute compares like with like.
+    """
+    clone = copy.deepcopy(module).to(memory_format=torch.channels_last)
     for param in clone.parameters():
         param.requires_grad_(True)
     return clone.train()
@@ -70,10 +85,27 @@ def channels_last(x: Tensor) -> Tensor:
 
 @contextmanager
 def torch_threads(count: int) -> Iterator[None]:
-    """Run the block with ``count`` intra-op threads (device compute is timed on one core)."""
+    """Run the block with ``count`` intra-op threads (every contender uses the same count)."""
     saved = torch.get_num_threads()
     torch.set_num_threads(count)
     try:
         yield
     finally:
         torch.set_num_threads(saved)
+
+
+def with_torch_threads(app: ClientApp, threads: int) -> ClientApp:
+    """Make every call of ``app`` run with ``threads`` torch threads; return ``app``.
+
+    Uses the ClientApp's lifespan hook, so it also holds inside Flower's Ray actors, whose
+    thread count would otherwise be torch's default for the actor's process.
+    """
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+
+    @app.lifespan()
+    def lifespan(context: Context) -> Iterator[None]:
+        with torch_threads(threads):
+            yield
+
+    return app

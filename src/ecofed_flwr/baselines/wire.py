@@ -226,7 +226,8 @@ class MeteredGrid(Grid):
     Wraps the Grid a ServerApp is given; strategies use it as they would the original.
     Messages are measured after the wrapped Grid has sent them, with the metadata it set.
     The round of an exchange is the ``server-round`` of its requests' ConfigRecord (as
-    ``FedAvg`` and EcoFed send it); replies count in the round of their requests.
+    ``FedAvg`` and EcoFed send it); replies count in the round of their requests, and
+    messages before the first round (a node handshake) in round 1.
 
     Parameters
     ----------
@@ -250,7 +251,7 @@ class MeteredGrid(Grid):
         self.grid = grid
         self.ledger = ledger
         self.purposes = purposes
-        self.round = 0
+        self.round = 1  # a handshake before the first round counts in round 1
         self.reply_metrics: dict[int, dict[str, dict[str, float]]] = defaultdict(dict)
 
     def set_run(self, run: Run) -> None:
