@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +18,14 @@ import pytest
 import torch
 from torch import nn
 
+from ecofed_flwr import cli
+from ecofed_flwr.app.client_app import make_client_app
+from ecofed_flwr.app.server_app import make_server_app
+from ecofed_flwr.baselines.loopback import run_loopback
 from ecofed_flwr.checkpoint import CHECKPOINT_DIR, Checkpointer, CheckpointError
 from ecofed_flwr.codec import EncodedBatch, make_codec
+from ecofed_flwr.config import EcoFedConfig
+from ecofed_flwr.launch import _Spawned, stop_process
 from ecofed_flwr.server import EcoFedServer, RoundReport, StateMismatch
 from ecofed_flwr.trainer import TrainerConfig
 
@@ -207,3 +218,233 @@ def test_a_state_of_other_settings_or_weights_is_refused_by_name(tmp_path: Path)
     state.back["1.weight"] = torch.zeros(3)
     with pytest.raises(StateMismatch, match="back weights"):
         _server().load_state(state)
+
+
+# ------------------------------------------------------------------------------ the app
+
+KEYS = ("round", "sampled", "uploaded", "val_accuracy", "accuracy", "bytes_up", "bytes_down")
+
+
+class _Killed(BaseException):
+    """Stands in for SIGKILL inside the process: nothing catches it."""
+
+
+def _app_config(run_dir: Path, **overrides: object) -> EcoFedConfig:
+    base: dict[str, object] = {
+        "model": "tiny_cnn",
+        "cut": "block1",
+        "weights": "random",
+        "input-size": 16,
+        "dataset": "synthetic",
+        "samples-per-client": 100,
+        "test-samples": 200,
+        "num-server-rounds": 4,
+        "fraction-train": 0.5,
+        "refresh": "once",
+        "codec": "u4",
+        "batch-size": 32,
+        "output-dir": str(run_dir),
+    }
+    base.update(overrides)
+    return EcoFedConfig.from_mapping(base)
+
+
+def _loopback(cfg: EcoFedConfig) -> dict[str, Any]:
+    run_loopback(make_server_app(cfg), make_client_app(cfg), 4)
+    return dict(json.loads((Path(cfg.output_dir) / "results.json").read_text()))
+
+
+def test_the_app_resumes_after_a_crash_and_asks_no_buffered_client_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = _loopback(_app_config(tmp_path / "whole"))
+    save = Checkpointer.save
+
+    def save_then_die(self: Checkpointer, state: Any, extra: Any = None) -> Path:
+        path = save(self, state, extra)
+        if state.round == 2:
+            raise _Killed
+        return path
+
+    monkeypatch.setattr(Checkpointer, "save", save_then_die)
+    with pytest.raises(_Killed):
+        _loopback(_app_config(tmp_path / "crashed"))
+    monkeypatch.setattr(Checkpointer, "save", save)
+    with pytest.raises(CheckpointError, match="other settings: seed: 0 -> 1"):
+        _loopback(_app_config(tmp_path / "crashed", seed=1, resume=True))
+    resumed = _loopback(_app_config(tmp_path / "crashed", resume=True))
+
+    assert resumed["status"] == "completed" and resumed["resumes"] == [2]
+    # Loopback node ids are the same in both processes (as on a SuperLink that kept
+    # running): the maps were restored, no handshake was repeated, the bytes agree too.
+    for a, b in zip(whole["rounds"], resumed["rounds"], strict=True):
+        assert {k: a.get(k) for k in KEYS} == {k: b.get(k) for k in KEYS}
+    buffered = {c for r in resumed["rounds"][:3] for c in r["uploaded"]}
+    for r in resumed["rounds"][3:]:
+        assert not set(r["uploaded"]) & buffered
+    assert resumed["final_accuracy"] == whole["final_accuracy"]
+    assert resumed["ledger"] == whole["ledger"]
+
+
+# ------------------------------------------------------------- a real run, killed
+
+
+REPO = Path(__file__).resolve().parents[1]
+NODES = 4
+RUN_CONFIG = (
+    "model='tiny_cnn' cut='block1' weights='random' input-size=16 dataset='synthetic' "
+    "num-server-rounds=4 fraction-train=0.5 samples-per-client=100 test-samples=200 "
+    "batch-size=32 round-timeout=120.0"
+)
+ROUND_TIMEOUT_S = 300  # per launch; a loaded 2-core machine is slow to start Ray
+
+
+def _ecofed_run(*args: str) -> subprocess.Popen[str]:
+    command = [str(Path(sys.executable).parent / "ecofed"), "run", "--app-dir", str(REPO)]
+    return subprocess.Popen(
+        [*command, "--quiet", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL, text=True, start_new_session=True,
+    )  # fmt: skip
+
+
+def _finish(proc: subprocess.Popen[str], what: str) -> str:
+    out, _ = proc.communicate(timeout=ROUND_TIMEOUT_S)
+    assert proc.returncode == 0, f"{what} failed:\n{out[-3000:]}"
+    return out
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _checkpointed_round(run_dir: Path) -> int:
+    try:
+        return Checkpointer(run_dir).peek()[0]
+    except CheckpointError:
+        return -1
+
+
+def _kill_serverapp_after(proc: subprocess.Popen[str], run_dir: Path, after: int) -> int:
+    """SIGKILL the process running the ServerApp (``flwr-simulation``, a grandchild of the
+    SuperLink that ``proc`` started) once round ``after`` is checkpointed; stop ``proc``."""
+    spawned = _Spawned(proc.pid)
+    deadline = time.monotonic() + ROUND_TIMEOUT_S
+    while _checkpointed_round(run_dir) < after:
+        assert proc.poll() is None, f"the run ended before round {after} was checkpointed"
+        assert time.monotonic() < deadline, f"round {after} not checkpointed in time"
+        spawned.refresh()
+        time.sleep(0.05)
+    spawned.refresh()
+    serverapps = [p for p in spawned.running() if b"flwr-simulation" in _cmdline(p)]
+    assert len(serverapps) == 1, serverapps
+    os.kill(serverapps[0], signal.SIGKILL)
+    killed_after = _checkpointed_round(run_dir)
+    # The launcher would only notice after the SuperLink's heartbeat timeout: stop it now.
+    proc.terminate()
+    proc.communicate(timeout=60)
+    spawned.refresh()
+    assert not spawned.running(), "the launcher left processes behind"
+    return killed_after
+
+
+def _ledger_kinds(doc: dict[str, Any], r: int) -> Counter[tuple[str, str, str]]:
+    return Counter(
+        (e["client"], e["direction"], e["purpose"]) for e in doc["ledger"] if e["round"] == r
+    )
+
+
+def _table(whole: dict[str, Any], resumed: dict[str, Any], killed_after: int) -> str:
+    lines = [
+        f"killed with SIGKILL after round {killed_after} was checkpointed; resumed with "
+        "`ecofed run --resume RUN_DIR`",
+        "round | sampled | uploaded | val acc whole / resumed | test acc whole / resumed | "
+        "act. bytes up whole / resumed | bytes up whole / resumed | bytes down whole / resumed",
+    ]
+    for a, b in zip(whole["rounds"], resumed["rounds"], strict=True):
+        lines.append(
+            f"{a['round']} | {','.join(a['sampled'])} | {','.join(sorted(a['uploaded']))} | "
+            f"{a['val_accuracy']} / {b['val_accuracy']} | {a['accuracy']} / {b['accuracy']} | "
+            f"{a['bytes_up_activations']} / {b['bytes_up_activations']} | "
+            f"{a['bytes_up']} / {b['bytes_up']} | {a['bytes_down']} / {b['bytes_down']}"
+        )
+    return "\n".join(lines)
+
+
+@pytest.mark.timeout(3 * ROUND_TIMEOUT_S)
+def test_ecofed_run_killed_after_round_2_resumes_with_the_same_rounds(tmp_path: Path) -> None:
+    nodes = ["--num-supernodes", str(NODES), "--run-config", RUN_CONFIG]
+    # The uninterrupted run goes on beside the one that is killed (it saves minutes).
+    reference = _ecofed_run(*nodes, "--output-root", str(tmp_path / "whole"))
+    killed = _ecofed_run(*nodes, "--output-root", str(tmp_path / "killed"))
+    procs = [reference, killed]
+    try:
+        assert killed.stdout is not None
+        first = killed.stdout.readline()  # "SuperLink ... on ADDRESS; run folder RUN_DIR"
+        run_dir = Path(first.rsplit(" ", 1)[-1].strip())
+        killed_after = _kill_serverapp_after(killed, run_dir, after=2)
+        assert 2 <= killed_after < 4
+        interrupted = json.loads((run_dir / "results.json").read_text())
+        assert interrupted["status"] == "running"
+        resume = _ecofed_run("--resume", str(run_dir))
+        procs.append(resume)
+        _finish(resume, "the resumed run")
+        _finish(reference, "the uninterrupted run")
+    finally:
+        for proc in procs:
+            stop_process(proc)
+    whole = json.loads((tmp_path / "whole" / "latest" / "results.json").read_text())
+    resumed = json.loads((run_dir / "results.json").read_text())
+    print("\n" + _table(whole, resumed, killed_after))
+
+    assert resumed["status"] == "completed" and resumed["resumes"] == [killed_after]
+    assert [r["round"] for r in resumed["rounds"]] == [0, 1, 2, 3, 4]
+    for a, b in zip(whole["rounds"], resumed["rounds"], strict=True):
+        assert (a["sampled"], sorted(a["uploaded"])) == (b["sampled"], sorted(b["uploaded"]))
+        assert (a["val_accuracy"], a["accuracy"]) == (b["val_accuracy"], b["accuracy"])
+        for key in ("bytes_up_activations", "bytes_up_labels"):
+            assert a[key] == b[key], (a["round"], key)
+        extra = _ledger_kinds(resumed, a["round"]) - _ledger_kinds(whole, a["round"])
+        assert not _ledger_kinds(whole, a["round"]) - _ledger_kinds(resumed, a["round"])
+        if a["round"] == killed_after + 1:
+            # New node ids in a new simulation: each node answers the handshake once more.
+            clients = [str(i) for i in range(NODES)]
+            assert extra == Counter(
+                [(c, "down", "control") for c in clients] + [(c, "up", "control") for c in clients]
+            )
+        else:
+            assert not extra
+            # Node and run ids are varints in each message's metadata: a byte or two each.
+            messages = sum(_ledger_kinds(whole, a["round"]).values())
+            for key in ("bytes_up", "bytes_down"):
+                assert abs(a[key] - b[key]) <= 4 * messages, (a["round"], key)
+    buffered = {c for r in resumed["rounds"][: killed_after + 1] for c in r["uploaded"]}
+    for e in resumed["ledger"]:
+        if e["round"] > killed_after and e["purpose"] == "activations":
+            assert e["client"] not in buffered, e
+    assert resumed["final_accuracy"] == whole["final_accuracy"]
+
+
+def test_resume_usage_errors_are_found_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = tmp_path / "run"
+    cfg = _app_config(run_dir)
+    base = ["run", "--app-dir", str(REPO), "--quiet", "--resume", str(run_dir)]
+
+    def refused(*args: str) -> str:
+        assert cli.main([*base, *args]) == 2
+        return capsys.readouterr().err
+
+    assert "no checkpoint to resume from" in refused()
+    server = _server()
+    server.evaluate_initial()
+    Checkpointer(run_dir).save(server.state(), {"config": cfg.to_dict(), "resumes": []})
+    assert "pass --num-supernodes" in refused()
+    (run_dir / "launch.json").write_text(json.dumps({"num_supernodes": 4}))
+    assert "had 4 (partitions depend on it), got 5" in refused("--num-supernodes", "5")
+    assert "changed: seed: 0 -> 1" in refused("--run-config", "seed=1")
+    assert "use --resume RUN_DIR" in refused("--run-config", "resume=false")
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint", "launch.json"]

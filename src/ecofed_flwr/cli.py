@@ -6,6 +6,7 @@ Subcommands::
     ecofed models
     ecofed codecs
     ecofed run [--app-dir DIR] [--num-supernodes N] [--output-root DIR] [--run-config K=V ...]
+               [--resume RUN_DIR]
     ecofed evaluate RUN_DIR_OR_MODEL [--dataset NAME] [--data-dir DIR] [--test-samples N]
 
 Each subcommand is one ``_add_<name>_parser`` function that registers its arguments and sets
@@ -215,7 +216,9 @@ def _add_run_parser(subparsers: _Subparsers) -> None:
             "installation) on a free port in 47000-47999, run the app with `flwr run "
             "--stream`, check that results.json says completed, copy results.json and "
             "accuracy.png to OUTPUT_ROOT/latest/ and stop the SuperLink. The last line "
-            "printed is the path of OUTPUT_ROOT/latest/results.json."
+            "printed is the path of OUTPUT_ROOT/latest/results.json. With --resume RUN_DIR, "
+            "a run whose server stopped goes on from its checkpoint after its last finished "
+            "round, in RUN_DIR, with its settings and SuperNodes."
         ),
     )
     parser.add_argument(
@@ -227,8 +230,9 @@ def _add_run_parser(subparsers: _Subparsers) -> None:
     parser.add_argument(
         "--num-supernodes",
         type=_positive_int,
-        default=10,
-        help="simulated SuperNodes, one data partition each (default: 10)",
+        default=None,
+        help="simulated SuperNodes, one data partition each (default: 10; with --resume: the "
+        "run's)",
     )
     parser.add_argument(
         "--client-cpus",
@@ -253,6 +257,17 @@ def _add_run_parser(subparsers: _Subparsers) -> None:
         ),
     )
     parser.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="RUN_DIR",
+        help=(
+            "go on with the run in RUN_DIR (a run folder with a checkpoint/) after its last "
+            "finished round; --run-config may then only change settings that leave the "
+            "results as they are (e.g. round-timeout; see the README)"
+        ),
+    )
+    parser.add_argument(
         "--quiet", action="store_true", help="do not echo flwr's output (it is saved anyway)"
     )
     parser.set_defaults(handler=_run_run)
@@ -269,6 +284,7 @@ def _run_run(args: argparse.Namespace) -> int:
             output_root=args.output_root,
             client_cpus=args.client_cpus,
             stream=not args.quiet,
+            resume=args.resume,
         )
     except LaunchError as err:
         # Not a usage error: the messages carry log tails, so keep their line breaks.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -57,7 +58,9 @@ class EcoFedConfig:
     round_timeout: float = defaults.ROUND_TIMEOUT
     seed: int = defaults.SEED
     device: str = defaults.DEVICE
+    buffer_memory_mb: float = defaults.BUFFER_MEMORY_MB
     output_dir: str = ""
+    resume: bool = defaults.RESUME
 
     def __post_init__(self) -> None:
         for name, minimum in (
@@ -76,6 +79,12 @@ class EcoFedConfig:
             raise ConfigError(f"fraction-train must be in (0, 1], got {self.fraction_train}")
         if self.round_timeout <= 0:
             raise ConfigError(f"round-timeout must be > 0, got {self.round_timeout}")
+        if not 0.0 <= self.buffer_memory_mb < math.inf:
+            raise ConfigError(
+                f"buffer-memory-mb must be >= 0 (0: no bound), got {self.buffer_memory_mb}"
+            )
+        if self.resume and not self.output_dir:
+            raise ConfigError("resume = true needs output-dir: the run folder to resume")
         if self.replay not in REPLAY_SELECTIONS:
             raise ConfigError(f"replay must be one of {REPLAY_SELECTIONS}, got {self.replay!r}")
         if self.keep not in KEEP_CHOICES:
@@ -129,6 +138,11 @@ class EcoFedConfig:
             "seed": self.seed,
         }
 
+    @property
+    def buffer_memory_bytes(self) -> int:
+        """``buffer-memory-mb`` in bytes (1 MB = 10^6 bytes); 0: no bound."""
+        return int(self.buffer_memory_mb * 1_000_000)
+
     def test_indices(self, num_test: int) -> np.ndarray | None:
         """Test samples the server scores: all (None) or a seeded subset of ``test-samples``."""
         if not self.test_samples or self.test_samples >= num_test:
@@ -155,6 +169,30 @@ class EcoFedConfig:
     def to_dict(self) -> dict[str, Any]:
         """Kebab-case keys, as in the run config and the results JSON."""
         return {_key(k): v for k, v in asdict(self).items()}
+
+
+#: Settings a resumed run may change: where things are, how long to wait, where the buffer
+#: lives and the training device (a resume may move to another machine; results then agree
+#: only up to that device's rounding).
+RESUME_MAY_CHANGE = (
+    "output-dir",
+    "resume",
+    "data-dir",
+    "round-timeout",
+    "buffer-memory-mb",
+    "device",
+)
+
+
+def resume_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """What ``current`` (kebab-case settings) changes from the ``saved`` settings of the run
+    it resumes, besides :data:`RESUME_MAY_CHANGE`: one ``key: saved -> current`` each."""
+    keys = sorted((set(saved) | set(current)) - set(RESUME_MAY_CHANGE))
+    return [
+        f"{k}: {saved.get(k)!r} -> {current.get(k)!r}"
+        for k in keys
+        if saved.get(k) != current.get(k)
+    ]
 
 
 def _key(name: str) -> str:

@@ -29,6 +29,12 @@ MIN_AVAILABLE_NODES = 2
 ROUND_TIMEOUT = 900.0
 MAX_SAMPLES_PER_CLIENT = 1_000_000
 SEED = 0
+RESUME = False
+
+# ---------------------------------------------------------------- server memory
+#: MB (10^6 bytes) of buffered uploads kept in memory; beyond it they are memory-mapped.
+#: 0: no bound.
+BUFFER_MEMORY_MB = 0.0
 
 # ---------------------------------------------------------------- EcoFed
 CODEC = "u4"

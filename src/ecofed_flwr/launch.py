@@ -89,6 +89,12 @@ CONNECTION_NAME = "ecofed"
 #: Folder under the output root that always holds the last successful run's results.
 LATEST_DIR = "latest"
 
+#: File of a run folder that records how the launcher ran it (read by ``--resume``).
+LAUNCH_FILE = "launch.json"
+
+#: Simulated SuperNodes of a run unless told otherwise.
+DEFAULT_SUPERNODES = 10
+
 _READY_TIMEOUT_S = 60.0  # a SuperLink takes 2-7 s on a loaded 2-core machine
 _STOP_TIMEOUT_S = 15.0
 _TAIL_LINES = 40
@@ -724,8 +730,9 @@ def resolve_run_config(app_dir: Path, overrides: Sequence[str]) -> dict[str, Any
     Raises
     ------
     LaunchUsageError
-        On a malformed override, an unknown key, ``output-dir`` (the launcher owns it) or,
-        for the EcoFed app, a value :class:`~ecofed_flwr.config.EcoFedConfig` rejects.
+        On a malformed override, an unknown key, ``output-dir`` or ``resume`` (the launcher
+        owns them) or, for the EcoFed app, a value :class:`~ecofed_flwr.config.EcoFedConfig`
+        rejects.
     """
     import click
     from flwr.common.config import flatten_dict, parse_config_args
@@ -748,6 +755,8 @@ def resolve_run_config(app_dir: Path, overrides: Sequence[str]) -> dict[str, Any
         raise LaunchUsageError(
             "--run-config: output-dir is set by the launcher; use --output-root instead"
         )
+    if "resume" in parsed:
+        raise LaunchUsageError("--run-config: resume is set by the launcher; use --resume RUN_DIR")
     merged = {**defaults, **parsed}
     components = app.get("components", {})
     if str(components.get("serverapp", "")).startswith("ecofed_flwr."):
@@ -768,6 +777,17 @@ def _toml_string(text: str) -> str:
     if '"' not in text:
         return json.dumps(text)
     raise LaunchUsageError(f"path {text!r} contains both quote characters")
+
+
+def _toml_value(value: Any) -> str:
+    """``value`` in the TOML syntax of ``flwr run --run-config`` (bool, number or string)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    raise LaunchUsageError(f"cannot pass {value!r} as a run-config value")
 
 
 # ----------------------------------------------------------------------------------- outcome
@@ -808,8 +828,10 @@ def check_outcome(run_dir: Path, logs: Sequence[Path] = ()) -> dict[str, Any]:
     status = doc.get("status") if isinstance(doc, dict) else None
     if status != "completed":
         rounds = len(doc.get("rounds", [])) if isinstance(doc, dict) else 0
+        failure = doc.get("failure") if isinstance(doc, dict) else None
         raise RunFailedError(
             f"the run did not complete: {path} has status {status!r} after {rounds} round(s)"
+            + (f": {failure}" if failure else "")
             + _format_tails(logs)
         )
     return dict(doc)
@@ -873,10 +895,11 @@ def _stream(
 def run_local_federation(
     app_dir: Path,
     run_config: Sequence[str] = (),
-    num_supernodes: int = 10,
+    num_supernodes: int | None = None,
     output_root: Path | None = None,
     client_cpus: float = 1.0,
     stream: bool = True,
+    resume: Path | None = None,
 ) -> Path:
     """Run the Flower app in ``app_dir`` on a private simulation SuperLink; check the outcome.
 
@@ -893,16 +916,23 @@ def run_local_federation(
         The Flower app (folder of ``pyproject.toml``).
     run_config : Sequence[str]
         ``--run-config`` overrides in ``flwr``'s TOML syntax, e.g. ``"num-server-rounds=3"``.
-    num_supernodes : int
-        Simulated SuperNodes (one partition each).
+    num_supernodes : int, optional
+        Simulated SuperNodes (one partition each); default 10, or the resumed run's.
     output_root : Path, optional
-        Where run folders and ``latest/`` go (default: ``app_dir/outputs``).
+        Where run folders and ``latest/`` go (default: ``app_dir/outputs``, or the resumed
+        run folder's parent).
     client_cpus : float
         CPUs reserved per ClientApp, a whole number (Flower 1.42 takes no fractions); Ray
         runs ``CPUs / client_cpus`` of them at a time.
     stream : bool
         Echo ``flwr run``'s output as it comes (it is always saved in the run folder's
-        ``flwr-run.log``).
+        ``flwr-run.log``, or ``flwr-run-resume.log`` for a resume).
+    resume : Path, optional
+        The folder of an earlier run whose ServerApp stopped (a crash, a kill): the run goes
+        on from its checkpoint after its last finished round, in that folder, with its
+        settings (read from the checkpoint) and its number of SuperNodes (from the folder's
+        ``launch.json``). ``run_config`` may then only change the settings of
+        :data:`ecofed_flwr.config.RESUME_MAY_CHANGE`.
 
     Returns
     -------
@@ -912,11 +942,12 @@ def run_local_federation(
     Raises
     ------
     LaunchUsageError
-        For a bad app folder or run-config override (nothing was started).
+        For a bad app folder, run-config override, or run folder to resume (nothing was
+        started).
     LaunchError
         If the SuperLink does not start; :class:`RunFailedError` if the run fails.
     """
-    if num_supernodes < 1:
+    if num_supernodes is not None and num_supernodes < 1:
         raise LaunchUsageError(f"num_supernodes must be >= 1, got {num_supernodes}")
     if client_cpus < 1 or not float(client_cpus).is_integer():
         # Flower 1.42's SimulationConfig stores client-resources-num-cpus as uint32: a
@@ -924,16 +955,32 @@ def run_local_federation(
         # integer").
         raise LaunchUsageError(f"client_cpus must be a whole number >= 1, got {client_cpus}")
     app_dir = app_dir.expanduser().resolve()
-    resolve_run_config(app_dir, run_config)
-    root = (output_root or app_dir / "outputs").expanduser().resolve()
+    if resume is None:
+        resolve_run_config(app_dir, run_config)
+        nodes = DEFAULT_SUPERNODES if num_supernodes is None else num_supernodes
+        overrides = list(run_config)
+        root = (output_root or app_dir / "outputs").expanduser().resolve()
+    else:
+        resume = resume.expanduser().resolve()
+        nodes, overrides = _resume_settings(app_dir, resume, run_config, num_supernodes)
+        root = (output_root or resume.parent).expanduser().resolve()
     _toml_string(str(root))  # a path flwr cannot take is a usage error, found before starting
     started = time.perf_counter()
-    run_dir = _new_run_dir(root)
-    flower_dir = run_dir / "flower"
+    if resume is None:
+        run_dir = _new_run_dir(root)
+        launch = {"app_dir": str(app_dir), "num_supernodes": nodes, "client_cpus": client_cpus}
+        (run_dir / LAUNCH_FILE).write_text(json.dumps(launch, indent=2) + "\n", encoding="utf-8")
+        flower_dir, flwr_log, resume_flag = run_dir / "flower", run_dir / "flwr-run.log", []
+    else:
+        _toml_string(str(resume))
+        run_dir = resume
+        # The crashed run's SuperLink folder stays for its logs; the resume gets its own.
+        flower_dir, flwr_log = run_dir / "flower-resume", run_dir / "flwr-run-resume.log"
+        shutil.rmtree(flower_dir, ignore_errors=True)
+        resume_flag = ["--run-config", "resume=true"]
     # A FLWR_HOME per run: concurrent launches never read each other's config.toml.
     flwr_home = flower_dir / "flwr-home"
     env = flower_env(flwr_home)
-    flwr_log = run_dir / "flwr-run.log"
     superlink: subprocess.Popen[bytes] | None = None
     with _terminate_as_exit():
         try:
@@ -948,7 +995,8 @@ def run_local_federation(
                         raise
             address = f"127.0.0.1:{port}"
             write_flwr_config(flwr_home, address)
-            print(f"SuperLink (simulation) on {address}; run folder {run_dir}", flush=True)
+            what = "resuming run folder" if resume_flag else "run folder"
+            print(f"SuperLink (simulation) on {address}; {what} {run_dir}", flush=True)
             command = [
                 flower_executable("flwr", env),
                 "run",
@@ -957,9 +1005,10 @@ def run_local_federation(
                 "--stream",
                 "--run-config",
                 f"output-dir={_toml_string(str(run_dir))}",
-                *(arg for value in run_config for arg in ("--run-config", value)),
+                *resume_flag,
+                *(arg for value in overrides for arg in ("--run-config", value)),
                 "--federation-config",
-                f"num-supernodes={num_supernodes} client-resources-num-cpus={int(client_cpus)}",
+                f"num-supernodes={nodes} client-resources-num-cpus={int(client_cpus)}",
             ]
             code = _stream(command, env, app_dir, flwr_log, echo=stream)
             logs = [flwr_log, flower_dir / "superlink.log"]
@@ -980,3 +1029,52 @@ def run_local_federation(
     print(f"run folder: {run_dir}")
     print(latest / RESULTS_FILE, flush=True)
     return latest / RESULTS_FILE
+
+
+def _resume_settings(
+    app_dir: Path, run_dir: Path, run_config: Sequence[str], num_supernodes: int | None
+) -> tuple[int, list[str]]:
+    """The SuperNodes and ``--run-config`` values that resume the run in ``run_dir``.
+
+    Raises
+    ------
+    LaunchUsageError
+        If ``run_dir`` holds no checkpoint, or the arguments change what the run computes.
+    """
+    from ecofed_flwr.checkpoint import Checkpointer, CheckpointError
+    from ecofed_flwr.config import resume_differences
+
+    try:
+        last_round, extra = Checkpointer(run_dir).peek()
+    except CheckpointError as err:
+        raise LaunchUsageError(f"--resume {run_dir}: {err}") from err
+    saved = extra.get("config")
+    if not isinstance(saved, dict):
+        raise LaunchUsageError(f"--resume {run_dir}: the checkpoint holds no run settings")
+    try:
+        launch = json.loads((run_dir / LAUNCH_FILE).read_text(encoding="utf-8"))
+        nodes = launch["num_supernodes"]
+    except (OSError, ValueError, TypeError, KeyError):
+        nodes = None  # a run not started by this launcher (e.g. plain `flwr run`)
+    if not isinstance(nodes, int) or isinstance(nodes, bool) or nodes < 1:
+        if num_supernodes is None:
+            raise LaunchUsageError(
+                f"--resume {run_dir}: no {LAUNCH_FILE} says how many SuperNodes the run had; "
+                "pass --num-supernodes (the same as the run's: partitions depend on it)"
+            )
+        nodes = num_supernodes
+    elif num_supernodes is not None and num_supernodes != nodes:
+        raise LaunchUsageError(
+            f"--num-supernodes: the run in {run_dir} had {nodes} (partitions depend on it), "
+            f"got {num_supernodes}"
+        )
+    pairs = [f"{k}={_toml_value(v)}" for k, v in saved.items() if k not in ("output-dir", "resume")]
+    overrides = [*pairs, *run_config]
+    changed = resume_differences(saved, resolve_run_config(app_dir, overrides))
+    if changed:
+        raise LaunchUsageError(
+            "--run-config: a resumed run keeps the settings that decide its results; "
+            "changed: " + "; ".join(changed)
+        )
+    print(f"Resuming {run_dir} after round {last_round} of its checkpoint", flush=True)
+    return nodes, overrides

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import shutil
 import time
 from datetime import datetime
 from logging import ERROR, INFO
@@ -15,11 +16,13 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.supercore import log
 
 from ecofed_flwr.app.task import build_split, num_classes_of, test_set
+from ecofed_flwr.checkpoint import Checkpointer, CheckpointError
 from ecofed_flwr.classifier import MODEL_FILE, save_classifier
-from ecofed_flwr.config import EcoFedConfig
+from ecofed_flwr.config import EcoFedConfig, resume_differences
 from ecofed_flwr.handshake import describe_split
+from ecofed_flwr.models import SplitModel
 from ecofed_flwr.results import PLOT_FILE, RESULTS_FILE, plot_accuracy, summarize, write_json
-from ecofed_flwr.server import EcoFedServer, RoundReport
+from ecofed_flwr.server import EcoFedServer, RoundReport, StateMismatch
 from ecofed_flwr.strategies import EcoFedStrategy
 from ecofed_flwr.strategies.ecofed import NoUploadError
 from ecofed_flwr.trainer import evaluate_back, resolve_device, run_front
@@ -32,6 +35,10 @@ def output_dir(cfg: EcoFedConfig) -> Path:
     return Path.cwd() / "outputs" / datetime.now().strftime("run-%Y%m%d-%H%M%S")
 
 
+#: Folder of the run folder where a bounded buffer keeps its memory-mapped uploads.
+BUFFER_MMAP_DIR = "buffer-mmap"
+
+
 def learned_something(accuracy: float | None, num_classes: int) -> bool:
     """Whether ``accuracy`` is clearly above chance (at least 1.5 times ``1 / num_classes``)."""
     return accuracy is not None and accuracy >= 1.5 / num_classes
@@ -40,10 +47,18 @@ def learned_something(accuracy: float | None, num_classes: int) -> bool:
 def run_federation(grid: Grid, cfg: EcoFedConfig, num_nodes_hint: int = 0) -> dict[str, Any]:
     """Run EcoFed as ``cfg`` says on ``grid``; write and return the results document.
 
-    The run folder gets ``results.json`` (updated after every round), ``accuracy.png`` and
-    ``model.pt`` (the kept classifier, rewritten whenever the best round changes). The run
-    is ``"completed"`` only when uploads were accepted and the kept back is clearly above
-    chance on the validation hold-out; otherwise ``"failed"`` with the reason.
+    The run folder gets ``results.json`` (updated after every round), ``accuracy.png``,
+    ``model.pt`` (the kept classifier, rewritten whenever the best round changes) and
+    ``checkpoint/`` (the server's whole state, saved after every round; see
+    :mod:`ecofed_flwr.checkpoint`). With ``resume`` the run goes on from that checkpoint
+    after its last finished round. The run is ``"completed"`` only when uploads were
+    accepted and the kept back is clearly above chance on the validation hold-out;
+    otherwise ``"failed"`` with the reason.
+
+    Raises
+    ------
+    CheckpointError
+        With ``resume``, if the checkpoint is missing, damaged, or from other settings.
     """
     started = time.perf_counter()
     out = output_dir(cfg)
@@ -93,21 +108,35 @@ def run_federation(grid: Grid, cfg: EcoFedConfig, num_nodes_hint: int = 0) -> di
         **cfg.server_settings(),
     )
     server = strategy.server
+    # Memory-mapped uploads are scratch: a checkpoint holds its own copy of every upload.
+    shutil.rmtree(out / BUFFER_MMAP_DIR, ignore_errors=True)
+    server.buffer.set_memory_budget(cfg.buffer_memory_bytes, out / BUFFER_MMAP_DIR)
+    checkpointer = Checkpointer(out)
+    if cfg.resume:
+        extra["resumes"] = _resume(checkpointer, strategy, cfg)
+        rounds.extend(r.to_json() for r in server.reports)
+        if server.best_round > 0:
+            _save_model(model_path, split, server, cfg)
+    else:
+        checkpointer.clear()
+        extra["resumes"] = []
 
     def on_round(report: RoundReport) -> None:
         rounds.append(report.to_json())
         if report.round > 0 and report.round == server.best_round:
-            save_classifier(
-                model_path,
-                split,
-                server.result_state(),
-                cfg.codec,
-                cfg.to_dict(),
-                {"round": report.round, "val_accuracy": report.val_accuracy},
-            )
+            _save_model(model_path, split, server, cfg)
         write_json(
             out / RESULTS_FILE,
             summarize(cfg.to_dict(), rounds, {**extra, **_best(server), "status": "running"}),
+        )
+        # Last: a checkpoint names a round whose results and model are already written.
+        checkpointer.save(
+            server.state(),
+            {
+                "config": cfg.to_dict(),
+                "adapter": strategy.state_dict(),
+                "resumes": extra["resumes"],
+            },
         )
 
     strategy.on_round = on_round
@@ -159,6 +188,49 @@ def run_federation(grid: Grid, cfg: EcoFedConfig, num_nodes_hint: int = 0) -> di
             model_path,
         )
     return doc
+
+
+def _resume(checkpointer: Checkpointer, strategy: EcoFedStrategy, cfg: EcoFedConfig) -> list[int]:
+    """Restore the checkpointed run into ``strategy``; return the rounds resumed after."""
+    checkpoint = checkpointer.load()
+    saved, resumes = checkpoint.extra.get("config"), checkpoint.extra.get("resumes")
+    if not isinstance(saved, dict) or not isinstance(resumes, list):
+        raise CheckpointError(
+            f"{checkpointer.state_path}: expected the run's settings and resumes in 'extra', "
+            f"got keys {sorted(checkpoint.extra)}"
+        )
+    changed = resume_differences(saved, cfg.to_dict())
+    if changed:
+        raise CheckpointError(
+            f"cannot resume the run in {checkpointer.directory.parent} with other settings: "
+            + "; ".join(changed)
+        )
+    try:
+        strategy.server.load_state(checkpoint.state)
+        strategy.load_state_dict(checkpoint.extra.get("adapter", {}))
+    except (StateMismatch, ValueError) as err:
+        raise CheckpointError(f"{checkpointer.state_path}: {err}") from err
+    log(
+        INFO,
+        "EcoFed: resuming %s after round %d: %d buffered clients (%s B), not asked again",
+        checkpointer.directory.parent,
+        strategy.server.round,
+        len(strategy.server.buffer),
+        f"{strategy.server.buffer.nbytes:,}",
+    )
+    return [*resumes, strategy.server.round]
+
+
+def _save_model(path: Path, split: SplitModel, server: EcoFedServer, cfg: EcoFedConfig) -> None:
+    best = server.best_report
+    save_classifier(
+        path,
+        split,
+        server.result_state(),
+        cfg.codec,
+        cfg.to_dict(),
+        {"round": server.best_round, "val_accuracy": best.val_accuracy if best else None},
+    )
 
 
 def _best(server: EcoFedServer) -> dict[str, Any]:
