@@ -22,7 +22,7 @@ SAMPLES_PER_CLIENT = 2000
 FRONT_BATCH_SIZE = 256
 
 # ---------------------------------------------------------------- federation
-NUM_SERVER_ROUNDS = 10
+NUM_SERVER_ROUNDS = 5
 FRACTION_TRAIN = 1.0
 MIN_TRAIN_NODES = 2
 MIN_AVAILABLE_NODES = 2

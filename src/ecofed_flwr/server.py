@@ -437,6 +437,7 @@ class EcoFedServer:
             current.train_steps, current.skipped_steps = stats.steps, stats.skipped_steps
             current.learning_rate = stats.last_learning_rate
             current.server_train_seconds = stats.seconds
+        current.uploaded.sort(key=client_sort_key)  # arrival order is not reproducible
         current.holdout_samples = self.buffer.num_holdout()
         current.bytes_up = ledger.total("up", round=r)
         current.bytes_down = ledger.total("down", round=r)
