@@ -1,5 +1,15 @@
-"""Device side of EcoFed on Flower."""
+"""Device side of EcoFed on Flower: Message-API handlers, the legacy NumPyClient, drop-ins."""
 
-from ecofed_flwr.clients.ecofed import LocalData, add_ecofed_handlers, upload_reply
+from ecofed_flwr.clients.dropin import local_data_fn, local_data_from
+from ecofed_flwr.clients.ecofed import LocalData, add_ecofed_handlers, upload_content, upload_reply
+from ecofed_flwr.clients.numpy_client import EcoFedNumPyClient
 
-__all__ = ["LocalData", "add_ecofed_handlers", "upload_reply"]
+__all__ = [
+    "EcoFedNumPyClient",
+    "LocalData",
+    "add_ecofed_handlers",
+    "local_data_fn",
+    "local_data_from",
+    "upload_content",
+    "upload_reply",
+]

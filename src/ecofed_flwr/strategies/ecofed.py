@@ -28,6 +28,7 @@ from ecofed_flwr.handshake import (
     front_differences,
 )
 from ecofed_flwr.ledger import Ledger
+from ecofed_flwr.models import SplitModel
 from ecofed_flwr.protocol import (
     CONFIG_KEY,
     UPLOAD_MESSAGE_TYPE,
@@ -174,6 +175,8 @@ class EcoFedStrategy(Strategy):
         self._node_of: dict[str, int] = {}
         self._excluded: dict[int, str] = {}
         self._recheck_nodes = False
+        #: The split of :meth:`from_split` (None when built from its parts).
+        self.split: SplitModel | None = None
 
     @classmethod
     def from_split(cls, split: Any, **settings: Any) -> EcoFedStrategy:
@@ -192,7 +195,7 @@ class EcoFedStrategy(Strategy):
             settings["trainer"] = TrainerConfig(
                 seed=settings.get("seed", defaults.SEED), **trainer_kwargs
             )
-        return cls(
+        strategy = cls(
             back=split.back,
             fingerprint=split.fingerprint,
             activation_shape=split.activation_shape,
@@ -200,6 +203,8 @@ class EcoFedStrategy(Strategy):
             front_description=describe_split(split),
             **settings,
         )
+        strategy.split = split
+        return strategy
 
     # ------------------------------------------------------------------ views
 
