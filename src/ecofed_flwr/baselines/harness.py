@@ -143,7 +143,9 @@ def host_gemm_gflops(size: int = 512, repeats: int = 10) -> float:
 
 def host_speed(probes: int = 5) -> dict[str, Any]:
     """A short probe of this host: median one-thread GEMM GFLOP/s and the load averages."""
-    values = [host_gemm_gflops(repeats=4) for _ in range(probes)]
+    # Probes of about 0.1-0.3 s each: long enough to span several scheduler slices on a
+    # shared machine, short enough to cost little beside a run.
+    values = [host_gemm_gflops(repeats=25) for _ in range(probes)]
     return {
         "gemm_gflops": statistics.median(values),
         "gemm_gflops_probes": values,
