@@ -54,7 +54,7 @@ class EcoFedNumPyClient(NumPyClient):
         device by Flower's node id.
     codec : Codec | str, optional
         A fixed codec; by default each request names the codec to use.
-    batch_size : int (default: ``defaults.FRONT_BATCH_SIZE``, 256)
+    batch_size : int (default: ``defaults.FRONT_BATCH_SIZE``)
         Forward batch size of the front (a request's ``front-batch-size`` overrides it).
     """
 

@@ -42,14 +42,14 @@ def make_evaluate_fn(
         The app's test set, read like a device's data (see
         :func:`~ecofed_flwr.data.torch_data.prepare_torch_data`: uint8 or [0, 1] images, the
         app's torchvision ``Normalize`` undone).
-    device : str (default: ``defaults.DEVICE``, "auto")
+    device : str (default: ``defaults.DEVICE``)
         Where the back is evaluated (``auto``: CUDA when available).
     normalization : tuple[Sequence[float], Sequence[float]], optional
         ``(mean, std)`` of the app's own normalisation, when it is not a torchvision
         ``Normalize`` in the data set's transform.
     image_key, label_key : str, optional
         Keys of dict samples (Hugging Face style).
-    batch_size : int (default: ``defaults.FRONT_BATCH_SIZE``, 256)
+    batch_size : int (default: ``defaults.FRONT_BATCH_SIZE``)
         Forward batch size of the front.
 
     Returns

@@ -24,6 +24,7 @@ legacy hook                  EcoFed
 from __future__ import annotations
 
 import concurrent.futures
+import time
 from collections.abc import Mapping
 from logging import INFO, WARNING
 from typing import Any
@@ -87,7 +88,7 @@ class EcoFedLegacyStrategy(Strategy):
         ``on_round``, seed), with their defaults from ``ecofed_flwr.defaults``: this adapter
         drives its core server (``ecofed.server``), checks uploads against its spec and books
         bytes in its ledger. Its Message-API hooks are not used.
-    num_rounds : int (default: ``defaults.NUM_SERVER_ROUNDS``, 10)
+    num_rounds : int (default: ``defaults.NUM_SERVER_ROUNDS``)
         Rounds of the run: give ``ServerConfig(num_rounds=...)``'s value (the legacy API does
         not tell strategies). It spans the learning-rate schedule; after this round the run's
         kept back is logged, and ``NoUploadError`` is raised if no upload was ever accepted.
@@ -123,6 +124,7 @@ class EcoFedLegacyStrategy(Strategy):
         self._taken: set[str] = set()
         self._excluded: dict[str, str] = {}
         self._trained_round = 0
+        self._started = time.perf_counter()
 
     @classmethod
     def from_split(
@@ -175,6 +177,7 @@ class EcoFedLegacyStrategy(Strategy):
 
     def initialize_parameters(self, client_manager: ClientManager) -> Parameters | None:
         """The back's weights: the legacy server's "global model" (devices never get it)."""
+        self._started = time.perf_counter()
         log(INFO, "Starting %s strategy:", self.__class__.__name__)
         self.ecofed.summary()
         return self._back_parameters()
@@ -186,7 +189,7 @@ class EcoFedLegacyStrategy(Strategy):
 
         ``parameters`` is not sent: devices never receive weights in EcoFed.
         """
-        if server_round > self.num_rounds and server_round == self.server.round + 1:
+        if server_round == self.num_rounds + 1:
             log(
                 WARNING,
                 "EcoFed: round %d beyond num_rounds=%d: the learning-rate schedule has ended; "
@@ -338,16 +341,7 @@ class EcoFedLegacyStrategy(Strategy):
                 f"no upload was accepted in {self.num_rounds} round(s); refusals: {refusals}"
                 + (f"; excluded clients: {excluded}" if excluded else "")
             )
-        best = server.best_report
-        log(
-            INFO,
-            "EcoFed: kept the back of round %d (val accuracy %s, test accuracy %s)",
-            server.best_round,
-            "n/a" if best is None or best.val_accuracy is None else f"{best.val_accuracy:.4f}",
-            "n/a"
-            if best is None or "accuracy" not in best.metrics
-            else f"{best.metrics['accuracy']:.4f}",
-        )
+        self.ecofed._log_summary(time.perf_counter() - self._started)
 
     def _discover(self, client_manager: ClientManager, server_round: int) -> dict[str, ClientProxy]:
         """Wait for enough clients, ask each new one ``get_properties``; the usable ones by key."""
