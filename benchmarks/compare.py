@@ -96,13 +96,13 @@ def main() -> None:
     parser.add_argument("--protocols", nargs="*", default=list(PROTOCOLS))
     args = parser.parse_args()
     out: Path = args.out
-    (out / "runs").mkdir(parents=True, exist_ok=True)
-    scale = _scale(out, {**SCALE, **args.scale})
-    if args.report:
+    if args.report:  # from whatever the folder holds, at its own scale
         from compare_report import write_report
 
         write_report(out)
         return
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    scale = _scale(out, {**SCALE, **args.scale})
     if args.worker:
         _work(out, scale, args.protocols)
         return
