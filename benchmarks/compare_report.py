@@ -121,6 +121,9 @@ def _costs(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         out[protocol] = {
             "runs": len(docs),
             "seconds_per_run": statistics.fmean(d["harness_seconds"] for d in docs),
+            "cpu_seconds_per_run": statistics.fmean(
+                d.get("harness_cpu_seconds", float("nan")) for d in docs
+            ),
             "seconds_per_round": statistics.fmean(
                 d["harness_seconds"] / len(d["rounds"]) for d in docs
             ),
@@ -246,13 +249,15 @@ def markdown(summary: dict[str, Any]) -> str:
         "### Measured cost per run (one thread; host speed and load averaged over the "
         "probes before and after each run)",
         "",
-        "| protocol | runs | s per run | s per round | host GFLOP/s | load (1 min) | flagged |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| protocol | runs | s per run | CPU s per run | s per round | host GFLOP/s | "
+        "load (1 min) | flagged |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for protocol, cost in summary["costs"].items():
         lines.append(
             f"| {protocol} | {cost['runs']} | {cost['seconds_per_run']:.0f} | "
-            f"{cost['seconds_per_round']:.1f} | {cost['host_gflops']:.0f} | "
+            f"{cost['cpu_seconds_per_run']:.0f} | {cost['seconds_per_round']:.1f} | "
+            f"{cost['host_gflops']:.0f} | "
             f"{cost['load_1min']:.1f} | {cost['flagged']} |"
         )
     lines += [

@@ -188,7 +188,7 @@ def run_protocol(
     cfg = protocol_config(name, base, {**(overrides or {}), "output-dir": str(folder)})
     ledger = Ledger()
     host_before = host_speed()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     log(INFO, "Harness: %s on %s cut %s, %d clients", name, cfg.model, cfg.cut, setting.num_clients)
     with torch_threads(setting.threads):
         if name in FL_PROTOCOLS:
@@ -202,6 +202,8 @@ def run_protocol(
         else:  # protocol_config has already refused unknown names
             raise AssertionError(name)
     harness_seconds = time.perf_counter() - started
+    # CPU time of this process: the run's cost with less of the noise of a shared machine.
+    harness_cpu_seconds = time.process_time() - cpu_started
     if len(logs) != cfg.num_server_rounds:
         raise RuntimeError(
             f"{name}: {len(logs)} of {cfg.num_server_rounds} rounds completed; see the log"
@@ -224,6 +226,7 @@ def run_protocol(
             "host_before": host_before,
             "host_after": host_speed(),
             "harness_seconds": harness_seconds,
+            "harness_cpu_seconds": harness_cpu_seconds,
         },
     )
     write_json(folder / RESULTS_NAME, doc)
