@@ -24,6 +24,7 @@ import os
 import subprocess
 import sys
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,18 +208,19 @@ def _work(out: Path, scale: dict[str, Any], protocols: list[str]) -> None:
     torch.set_num_threads(scale["threads"])
     reference = _reference(out)
     time_model = _time_model()
+    failed: set[str] = set()  # runs that raised in this process: left for a later resume
     while True:
         # Protocol by protocol: its grid, then its other seeds and partitions.
         pending = [
             s
             for p in protocols
             for s in tuning_runs(scale, [p]) + final_runs(out, scale, p)
-            if _needs_run(out, s)
+            if _needs_run(out, s) and s.run_id not in failed
         ]
         if not pending:
             waiting = [p for p in protocols if choice(out, scale, p) is None]
-            if not waiting:
-                return
+            if not waiting or failed:
+                return  # done, or blocked on a failed run (see its .failed.txt)
             time.sleep(20)  # another worker is finishing a grid point
             continue
         spec = next((s for s in pending if _claim(out, s)), None)
@@ -227,6 +229,11 @@ def _work(out: Path, scale: dict[str, Any], protocols: list[str]) -> None:
             continue
         try:
             _run(out, scale, spec, time_model, reference)
+        except Exception:  # one broken run must not stop the others
+            failed.add(spec.run_id)
+            report = out / "runs" / f"{spec.run_id}.failed.txt"
+            report.write_text(traceback.format_exc())
+            print(f"  FAILED: {spec.run_id}; see {report}", flush=True)
         finally:
             (out / "runs" / f"{spec.run_id}.claim").unlink(missing_ok=True)
 
