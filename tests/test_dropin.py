@@ -30,7 +30,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from torchvision import transforms
 
-from ecofed_flwr.baselines.loopback import LoopbackGrid
+from ecofed_flwr.baselines.loopback import LoopbackGrid, run_loopback
 from ecofed_flwr.baselines.wire import OFFLINE_RUN_ID, task_identity
 from ecofed_flwr.clients import EcoFedNumPyClient, local_data_from
 from ecofed_flwr.codec import make_codec
@@ -38,7 +38,7 @@ from ecofed_flwr.data import DataError, make_synthetic, prepare_images
 from ecofed_flwr.legacy_protocol import LAYOUT_KEY, content_from_fit_result
 from ecofed_flwr.models import create_split, register_sequential, unregister_model
 from ecofed_flwr.protocol import UploadRefused, UploadSpec, decode_upload, wire_nbytes
-from ecofed_flwr.strategies import NoUploadError, make_evaluate_fn
+from ecofed_flwr.strategies import EcoFedStrategy, NoUploadError, make_evaluate_fn
 from ecofed_flwr.trainer import evaluate_back, run_front
 
 REPO = Path(__file__).resolve().parents[1]
@@ -111,6 +111,29 @@ def test_readme_shows_exactly_those_diffs() -> None:
     for side, files in SWITCHES.items():
         diff = "\n".join(switch_diff(*files))
         assert f"```diff\n{diff}\n```" in section, f"README lacks the {side} diff:\n{diff}"
+
+
+def test_the_stock_apps_work_and_the_apps_model_weights_are_refused_clearly(
+    apps: dict[str, ModuleType], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, split: Any
+) -> None:
+    # The stock apps are real FedAvg apps: one round trains their Net far above chance.
+    monkeypatch.chdir(tmp_path)
+    for name in ("fedavg_server_test", "legacy_fedavg_server_test"):
+        monkeypatch.setattr(apps[name], "NUM_ROUNDS", 1)
+    run_loopback(apps["fedavg_server_test"].app, apps["fedavg_client_test"].app, NUM_NODES)
+    task = apps["task_test"]
+    net = task.Net()
+    net.load_state_dict(torch.load("final_model.pt"))
+    assert task.evaluate_model(net, task.load_test_data())[1] >= 0.5
+    grid, _ = _run_legacy(
+        apps["legacy_fedavg_server_test"].server_fn, apps["legacy_fedavg_client_test"].app
+    )
+    (_, loss), *_ = grid.history.losses_distributed  # type: ignore[attr-defined]
+    assert loss < 1.0  # chance: ln 10 = 2.3
+    # Passing the app's own weights to EcoFed says what is expected, before any round.
+    strategy = EcoFedStrategy.from_split(split)
+    with pytest.raises(ValueError, match="state dict of the split's back"):
+        strategy.start(grid, initial_arrays=ArrayRecord(task.Net().state_dict()))
 
 
 # ------------------------------------------------------------------ the app's own data
@@ -337,7 +360,8 @@ def _run_legacy(server_fn: Any, client_app: Any) -> tuple[_MeasuringGrid, Any]:
     for node in grid.get_node_ids():
         manager.register(GridClientProxy(node, grid, OFFLINE_RUN_ID))
     server = Server(client_manager=manager, strategy=components.strategy)
-    server.fit(components.config.num_rounds, timeout=None)
+    history, _ = server.fit(components.config.num_rounds, timeout=None)
+    grid.history = history  # type: ignore[attr-defined]
     return grid, components.strategy
 
 
