@@ -49,6 +49,12 @@ ROUNDTRIP_NAMES = [
     "u2-ch-clip99.9-g5+zstd",
     "u8+zstd9",
     "fp16+zstd",
+    "lq2",
+    "lq2-ch",
+    "lq1-ch",
+    "lq4-ch-g5",
+    "lq2-ch+zstd",
+    "lq4+zstd",
 ]
 PLAIN_NAMES = [n for n in ROUNDTRIP_NAMES if "+zstd" not in n]
 SAMPLE_SHAPES = [(1,), (7,), (3, 5), (2, 3, 3), (4, 1, 1), (3, 2, 5)]
@@ -95,10 +101,10 @@ def test_roundtrip_within_error_bound(name: str, x: np.ndarray) -> None:
     assert np.isfinite(y).all()
     lo, hi = codec.value_range(batch)
     bound = codec.error_bound(batch)
-    # Clipped values decode to the nearest end of the representable range; all others must
-    # be within the bound of themselves.
+    # Clipped values (and for fitted levels the tails beyond the outer levels) decode to the
+    # nearest end of the representable range; all others must be within the bound of themselves.
     assert np.all(np.abs(np.clip(x, lo, hi).astype(np.float64) - y) <= bound)
-    if codec.clip is None:
+    if codec.clip is None and not name.startswith("lq"):
         assert np.all(np.abs(x.astype(np.float64) - y) <= bound)
     assert decode_any(batch).tobytes() == y.tobytes()
     assert batch.meta["codec"] == codec.name
@@ -106,11 +112,15 @@ def test_roundtrip_within_error_bound(name: str, x: np.ndarray) -> None:
     assert batch.num_values == x.size
 
 
-@pytest.mark.parametrize("name", [n for n in ROUNDTRIP_NAMES if n.startswith("u")])
-def test_unsigned_constant_batch_is_exact(name: str) -> None:
+@pytest.mark.parametrize("name", [n for n in ROUNDTRIP_NAMES if n[0] in "ul"])
+@pytest.mark.parametrize("value", [-2.75, 0.0, 3e4])
+def test_unsigned_and_level_constant_batch_is_exact(name: str, value: float) -> None:
     codec = make_codec(name)
-    x = np.full((6, 3, 5), -2.75, dtype=np.float32)
-    assert np.array_equal(codec.decode(codec.encode(x)), x)
+    x = np.full((6, 3, 5), value, dtype=np.float32)
+    batch = codec.encode(x)
+    assert np.array_equal(codec.decode(batch), x)
+    if name.startswith("lq"):  # levels stay on the data (u* stores a step of 1 instead)
+        codec.validate(batch, max_abs_value=max(abs(value), 1e-30))
 
 
 @pytest.mark.parametrize("name", ["paper", "paper-ch"])
@@ -158,6 +168,92 @@ def test_unsigned_matches_definition() -> None:
     assert (bits.reshape(9, 16)[:, 10:] == 0).all()
 
 
+def _levels_of(batch: EncodedBatch) -> np.ndarray:
+    """The levels of an lq* payload, ``(groups, [C,] K)`` float32, as the definition says."""
+    offsets, steps = batch.arrays["offsets"], batch.arrays["scales"]
+    return np.cumsum(np.concatenate([offsets[..., None], steps], axis=-1), -1, dtype=np.float32)
+
+
+def test_levels_match_definition() -> None:
+    # Four well-separated clusters: Lloyd-Max puts one level on the mean of each.
+    rng = np.random.default_rng(20)
+    centres = np.array([-10.0, -1.0, 2.0, 30.0])
+    x = (centres[rng.integers(0, 4, (50, 2, 3))] + rng.normal(0, 0.1, (50, 2, 3))).astype(
+        np.float32
+    )
+    x[:4, :, 0] = centres[:, None]  # every cluster present in every channel
+    codec = make_codec("lq2-ch")
+    batch = codec.encode(x)
+    assert batch.meta["group_size"] == 50
+    assert batch.arrays["offsets"].shape == (1, 2) and batch.arrays["scales"].shape == (1, 2, 3)
+    assert (batch.arrays["scales"] > 0).all()
+    levels = _levels_of(batch)[0]  # (C, 4)
+    assert np.all(np.diff(levels, axis=1) > 0)
+    for c in range(2):
+        values = x[:, c].ravel()
+        near = np.abs(values[:, None] - centres).argmin(1)
+        means = np.array([values[near == j].mean() for j in range(4)])
+        np.testing.assert_allclose(levels[c], means, rtol=1e-5)
+    # Codes are nearest-level indices, packed MSB first like u2; decode is a table lookup.
+    bits = np.unpackbits(batch.arrays["codes"], axis=1).reshape(50, 8, 2)[:, :6]
+    codes = (bits[:, :, 0] * 2 + bits[:, :, 1]).reshape(50, 2, 3)
+    dist = np.abs(x[..., None] - levels[None, :, None, :])
+    assert np.array_equal(codes, dist.argmin(-1))
+    expected = np.take_along_axis(levels[None, :, None, :], codes[..., None].astype(int), -1)
+    assert np.array_equal(codec.decode(batch), expected[..., 0])
+
+
+def test_levels_beat_the_affine_range_on_heavy_tails() -> None:
+    # Student-t (3 degrees of freedom) channels with their own scale and offset: the fitted
+    # levels follow the bulk, the min/max range of u2-ch spends its codes on the tails.
+    rng = np.random.default_rng(21)
+    scale, shift = rng.uniform(0.5, 5, (1, 8, 1, 1)), rng.uniform(-3, 3, (1, 8, 1, 1))
+    x = (rng.standard_t(3, (400, 8, 4, 4)) * scale + shift).astype(np.float32)
+
+    def mse(name: str) -> float:
+        codec = make_codec(name)
+        return float(np.mean((codec.decode(codec.encode(x)) - x) ** 2 / scale**2))
+
+    assert mse("lq2-ch") < 0.5 * mse("u2-ch")
+    assert mse("lq2-ch") < mse("u2-ch-clip99")
+    assert mse("lq1-ch") < mse("u1-ch")
+    assert mse("lq4-ch") < mse("u4-ch")
+
+
+def test_level_groups_are_fitted_apart() -> None:
+    rng = np.random.default_rng(22)
+    x = rng.normal(size=(12, 3, 4)).astype(np.float32)
+    x[5:] *= 100  # a later group with a 100x range must not coarsen the first one
+    codec = make_codec("lq2-ch-g5")
+    batch = codec.encode(x)
+    assert batch.arrays["offsets"].shape == (3, 3) and batch.arrays["scales"].shape == (3, 3, 3)
+    err = np.abs(codec.decode(batch) - x)
+    whole = make_codec("lq2-ch")
+    assert err[:5].max() < np.abs(whole.decode(whole.encode(x)) - x)[:5].max() / 10
+
+
+def test_level_payload_out_of_range_is_refused() -> None:
+    codec, batch = _good("lq2-ch")
+    worst = float(np.abs(_levels_of(batch)).max())
+    assert codec.validate(batch, max_abs_value=worst) is batch
+    steps = batch.arrays["scales"].copy()
+    steps[0, 1, 1:] = 3e38  # finite and > 0, but the top level leaves float32
+    with pytest.raises(PayloadValueError, match="float32"):
+        codec.validate(_replace(batch, scales=steps))
+    steps[0, 1, 2] = 1e3  # a top level beyond the stated bound
+    codec.validate(_replace(batch, scales=steps))
+    with pytest.raises(PayloadValueError, match=r"\|value\|"):
+        codec.validate(_replace(batch, scales=steps), max_abs_value=100.0)
+    offsets = batch.arrays["offsets"].copy()
+    offsets[0, 0] = -5e3  # the lowest level beyond the bound
+    with pytest.raises(PayloadValueError, match=r"\|value\|"):
+        codec.validate(_replace(batch, offsets=offsets), max_abs_value=100.0)
+    for bad in (0.0, -1.0, np.nan, np.inf, -np.inf):
+        steps = batch.arrays["scales"].copy()
+        steps[0, 0, 1] = bad  # levels must increase
+        _assert_rejected(codec, _replace(batch, scales=steps))
+
+
 def test_per_channel_statistics_shapes() -> None:
     rng = np.random.default_rng(3)
     x4 = rng.normal(size=(12, 6, 2, 3)).astype(np.float32)
@@ -173,10 +269,12 @@ def test_per_channel_statistics_shapes() -> None:
 
 def test_error_bound_is_tight() -> None:
     x = np.linspace(-3, 5, 4001, dtype=np.float32).reshape(1, -1)
-    for name in ("u8", "u4", "u2", "u1", "paper"):
+    for name in ("u8", "u4", "u2", "u1", "paper", "lq4", "lq2", "lq1"):
         codec = make_codec(name)
         batch = codec.encode(x)
-        err = np.abs(codec.decode(batch) - x).max()
+        lo, hi = codec.value_range(batch)
+        inside = (x >= lo) & (x <= hi)  # lq*: the tails beyond the outer levels saturate
+        err = np.abs(codec.decode(batch) - x)[inside].max()
         bound = float(np.max(codec.error_bound(batch)))
         assert 0.95 * bound <= err <= bound, name
 
@@ -328,7 +426,7 @@ def test_without_lossless() -> None:
 
 
 def test_names_roundtrip_and_canonical() -> None:
-    assert list_codecs() == ["fp32", "fp16", "paper", "u8", "u4", "u2", "u1"]
+    assert list_codecs() == ["fp32", "fp16", "paper", "u8", "u4", "u2", "u1", "lq4", "lq2", "lq1"]
     for name in [*list_codecs(), *ROUNDTRIP_NAMES]:
         codec = make_codec(name)
         assert make_codec(codec.name) == codec
@@ -341,6 +439,7 @@ def test_names_roundtrip_and_canonical() -> None:
     assert make_codec("u8+zstd19").name == "u8+zstd19"
     assert make_codec("u4-clip99").clip == 99.0 and make_codec("u4-clip99").name == "u4-clip99"
     bits = {"fp32": 32, "fp16": 16, "paper": 8, "u8": 8, "u4": 4, "u2": 2, "u1": 1}
+    bits |= {"lq4": 4, "lq2": 2, "lq1": 1}
     assert {n: make_codec(n).bits for n in list_codecs()} == bits
     assert isinstance(make_codec("u4"), Codec)
 
