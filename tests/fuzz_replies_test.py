@@ -75,8 +75,8 @@ from ecofed_flwr.protocol import (
     label_dtype,
 )
 
-#: Codecs fuzzed by default: per-tensor, paper, float, per-channel and two zstd stages.
-DEFAULT_CODECS = ("u4", "paper", "fp16", "fp32", "u2-ch+zstd", "u8-g16+zstd")
+#: Codecs fuzzed by default: per-tensor, paper, float, per-channel, fitted levels, zstd stages.
+DEFAULT_CODECS = ("u4", "paper", "fp16", "fp32", "u2-ch+zstd", "u8-g16+zstd", "lq2-ch+zstd")
 
 #: Names of the objects whose unpickling would mean wire data was unpickled.
 UNPICKLED: list[str] = []
