@@ -356,8 +356,8 @@ def plot(out: Path, summary: dict[str, Any], path: Path) -> None:
     fig, axes = plt.subplots(len(parts), 3, figsize=(17, 4.6 * len(parts)), squeeze=False)
     columns = (
         ("cumulative_bytes", 1e6, "cumulative bytes up + down (MB, log scale)"),
-        ("cumulative_estimated_seconds", 60, "estimated time, server on this CPU (min)"),
-        ("cumulative_estimated_seconds_gpu", 60, "estimated time, GPU server (min)"),
+        ("cumulative_estimated_seconds", 60, "estimated time, server on this CPU (min, log)"),
+        ("cumulative_estimated_seconds_gpu", 60, "estimated time, GPU server (min, log)"),
     )
     for row, part in enumerate(parts):
         rows = summary["partitions"][part]["protocols"]
@@ -399,8 +399,7 @@ def plot(out: Path, summary: dict[str, Any], path: Path) -> None:
         target = summary["partitions"][part]["target_accuracy"]
         for col, (_, _, label) in enumerate(columns):
             ax = axes[row][col]
-            if col == 0:
-                ax.set_xscale("log")
+            ax.set_xscale("log")  # protocols differ by orders of magnitude on every axis
             if target is not None:
                 ax.axhline(100 * target, color="black", ls=":", lw=1)
             ax.set_xlabel(label)
