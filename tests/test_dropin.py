@@ -129,7 +129,7 @@ def test_the_stock_apps_work_and_the_apps_model_weights_are_refused_clearly(
         apps["legacy_fedavg_server_test"].server_fn, apps["legacy_fedavg_client_test"].app
     )
     (_, loss), *_ = grid.history.losses_distributed  # type: ignore[attr-defined]
-    assert loss < 1.0  # chance: ln 10 = 2.3
+    assert loss < 0.8 * np.log(10)  # chance: ln 10 (its Net starts from a random client's)
     # Passing the app's own weights to EcoFed says what is expected, before any round.
     strategy = EcoFedStrategy.from_split(split)
     with pytest.raises(ValueError, match="state dict of the split's back"):
