@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -101,6 +102,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--fresh", action="store_true", help="ignore stored results")
+    parser.add_argument("--report", action="store_true", help="only rewrite the markdown")
     args = parser.parse_args()
     path = args.out / "default_sweep.json"
     doc: dict[str, Any] = {"runs": []}
@@ -108,7 +110,7 @@ def main() -> None:
         doc = json.loads(path.read_text())
     done = {(r["key"], r["seed"]) for r in doc["runs"]}
     base = EcoFedConfig()
-    for cut, codec, rounds, lr in CANDIDATES:
+    for cut, codec, rounds, lr in [] if args.report else CANDIDATES:
         key = f"{cut}/{codec}/{rounds}r/lr{lr:g}"
         for seed in args.seeds:
             if (key, seed) in done:
@@ -117,7 +119,8 @@ def main() -> None:
             cfg = replace(
                 base, cut=cut, codec=codec, num_server_rounds=rounds, learning_rate=lr, seed=seed
             )
-            row = {"key": key, "seed": seed, **run_candidate(cfg)}
+            load = os.getloadavg()[0]
+            row = {"key": key, "seed": seed, "load_at_start": load, **run_candidate(cfg)}
             doc["runs"].append(row)
             args.out.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(doc, indent=2) + "\n")
