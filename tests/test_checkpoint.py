@@ -92,12 +92,18 @@ def test_a_restored_server_goes_on_exactly_like_the_uninterrupted_one(tmp_path: 
     _rounds(whole, 1, 6)
 
     _saved_after(tmp_path, 3)
-    checkpoint = Checkpointer(tmp_path).load()
+    checkpointer = Checkpointer(tmp_path)
+    checkpoint = checkpointer.load()
     assert checkpoint.extra == {"note": "hello"}
     resumed = _server()
     resumed.load_state(checkpoint.state)
     assert resumed.round == 3 and len(resumed.buffer) > 0
+    uploads = {p: p.stat().st_mtime_ns for p in (tmp_path / CHECKPOINT_DIR / "buffer").iterdir()}
     _rounds(resumed, 4, 6)
+    checkpointer.save(resumed.state())
+    for path, mtime in uploads.items():  # uploads still buffered are not written again
+        assert not path.exists() or path.stat().st_mtime_ns == mtime
+    assert any(path.exists() for path in uploads)
 
     assert _comparable(resumed.reports) == _comparable(whole.reports)
     # stall:1 refreshes after a round without a gain: its state came back with the rest.

@@ -194,7 +194,9 @@ def _resume(checkpointer: Checkpointer, strategy: EcoFedStrategy, cfg: EcoFedCon
     """Restore the checkpointed run into ``strategy``; return the rounds resumed after."""
     checkpoint = checkpointer.load()
     saved, resumes = checkpoint.extra.get("config"), checkpoint.extra.get("resumes")
-    if not isinstance(saved, dict) or not isinstance(resumes, list):
+    if not isinstance(saved, dict) or not (
+        isinstance(resumes, list) and all(isinstance(r, int) for r in resumes)
+    ):
         raise CheckpointError(
             f"{checkpointer.state_path}: expected the run's settings and resumes in 'extra', "
             f"got keys {sorted(checkpoint.extra)}"
@@ -206,8 +208,10 @@ def _resume(checkpointer: Checkpointer, strategy: EcoFedStrategy, cfg: EcoFedCon
             + "; ".join(changed)
         )
     try:
-        strategy.server.load_state(checkpoint.state)
+        strategy.server.load_state(checkpoint.state)  # reads (and checks) the uploads
         strategy.load_state_dict(checkpoint.extra.get("adapter", {}))
+    except CheckpointError:
+        raise
     except (StateMismatch, ValueError) as err:
         raise CheckpointError(f"{checkpointer.state_path}: {err}") from err
     log(
