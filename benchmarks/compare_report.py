@@ -124,6 +124,9 @@ def _costs(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "cpu_seconds_per_run": statistics.fmean(
                 d.get("harness_cpu_seconds", float("nan")) for d in docs
             ),
+            "cpu_share": statistics.fmean(
+                d.get("harness_cpu_seconds", float("nan")) / d["harness_seconds"] for d in docs
+            ),
             "seconds_per_round": statistics.fmean(
                 d["harness_seconds"] / len(d["rounds"]) for d in docs
             ),
@@ -246,46 +249,47 @@ def markdown(summary: dict[str, Any]) -> str:
         f"Runs stored: {summary['runs_stored']} of {summary['runs_planned']} planned "
         "(plus reruns of flagged runs).",
         "",
-        "### Measured cost per run (one thread; host speed and load averaged over the "
-        "probes before and after each run)",
+        "### Measured cost per run (one thread; CPU share = CPU seconds / wall seconds, "
+        "below 1 when other jobs took the core; host speed and load averaged over the probes "
+        "before and after each run)",
         "",
-        "| protocol | runs | s per run | CPU s per run | s per round | host GFLOP/s | "
-        "load (1 min) | flagged |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| protocol | runs | s per run | CPU s per run | CPU share | s per round | "
+        "host GFLOP/s | load (1 min) | flagged |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for protocol, cost in summary["costs"].items():
         lines.append(
             f"| {protocol} | {cost['runs']} | {cost['seconds_per_run']:.0f} | "
-            f"{cost['cpu_seconds_per_run']:.0f} | {cost['seconds_per_round']:.1f} | "
+            f"{cost['cpu_seconds_per_run']:.0f} | {cost['cpu_share']:.2f} | "
+            f"{cost['seconds_per_round']:.1f} | "
             f"{cost['host_gflops']:.0f} | "
             f"{cost['load_1min']:.1f} | {cost['flagged']} |"
         )
     lines += [
         "",
-        "### Tuning (IID, first seed; validation accuracy of the val-chosen round)",
+        "### Tuning (IID, first seed; validation accuracy (%) of the val-chosen round)",
         "",
-        "| protocol | "
-        + " | ".join(
-            f"lr {p['learning-rate']:g}, b {p['batch-size']}"
-            for p in sorted(
-                next(iter(summary["tuning"].values()), []),
-                key=lambda p: (p["learning-rate"], p["batch-size"]),
-            )
-        )
-        + " | chosen |",
     ]
-    width = len(next(iter(summary["tuning"].values()), []))
-    lines.append("|---|" + "---:|" * width + "---|")
+    scale = summary["scale"]
+    grid = [(lr, b) for lr in scale["learning-rates"] for b in scale["batch-sizes"]]
+    lines.append(
+        "| protocol | " + " | ".join(f"lr {lr:g}, b {b}" for lr, b in grid) + " | chosen |"
+    )
+    lines.append("|---|" + "---:|" * len(grid) + "---|")
     for protocol in PROTOCOL_ORDER:
-        points = sorted(
-            summary["tuning"].get(protocol, []), key=lambda p: (p["learning-rate"], p["batch-size"])
-        )
+        points = {
+            (p["learning-rate"], p["batch-size"]): p for p in summary["tuning"].get(protocol, [])
+        }
         if not points:
             continue
-        cells = [
-            _pct(p["val_accuracy"]) + (" (flagged)" if p["host_flagged"] else "") for p in points
-        ]
-        cells += ["…"] * (width - len(cells))
+        cells = []
+        for key in grid:
+            point = points.get(key)
+            if point is None:
+                cells.append("pending")
+            else:
+                flag = " (flagged)" if point["host_flagged"] else ""
+                cells.append(_pct(point["val_accuracy"]) + flag)
         pick = summary["chosen"].get(protocol)
         chosen = f"lr {pick['learning-rate']:g}, b {pick['batch-size']}" if pick else "pending"
         lines.append(f"| {protocol} | " + " | ".join(cells) + f" | {chosen} |")
