@@ -37,6 +37,7 @@ EXIT_FAILED = 1
 # and torch for an input too small for the model; WeightsUnavailableError (one of them) is
 # listed for the reader.
 _USER_ERRORS: tuple[type[Exception], ...] = (
+    FileNotFoundError,
     KeyError,
     ValueError,
     NotImplementedError,

@@ -114,6 +114,8 @@ class RoundReport:
     skipped_steps: int = 0
     learning_rate: float = float("nan")
     server_train_seconds: float = 0.0
+    exchange_seconds: float = 0.0
+    evaluate_seconds: float = 0.0
     device_seconds: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     val_accuracy: float | None = None
@@ -411,6 +413,7 @@ class EcoFedServer:
         Updates the best back (by validation accuracy) and tells the refresh policy.
         """
         current, back = self._current, self.trainer.back
+        started = time.perf_counter()
         metrics: dict[str, float] = {}
         activations, labels = self.buffer.holdout()
         if len(labels):
@@ -423,6 +426,7 @@ class EcoFedServer:
             current.metrics = {k: float(v) for k, v in self.evaluate_fn(back).items()}
             metrics.update(current.metrics)
         self._update_best(current)
+        current.evaluate_seconds = time.perf_counter() - started
         return metrics
 
     def end_round(self) -> RoundReport:

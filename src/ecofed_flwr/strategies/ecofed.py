@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from logging import INFO, WARNING
@@ -174,6 +175,7 @@ class EcoFedStrategy(Strategy):
         self._client_of: dict[int, str] = {}
         self._node_of: dict[str, int] = {}
         self._excluded: dict[int, str] = {}
+        self._handshake_seconds = 0.0
         self._recheck_nodes = False
         #: The split of :meth:`from_split` (None when built from its parts).
         self.split: SplitModel | None = None
@@ -266,6 +268,8 @@ class EcoFedStrategy(Strategy):
         """
         self._discover(grid, server_round)
         plan = self.server.begin_round(server_round, list(self._node_of))
+        # The handshake with new nodes is part of this round's waiting for devices.
+        self.server.current.exchange_seconds, self._handshake_seconds = self._handshake_seconds, 0.0
         request = ConfigRecord(
             {
                 **dict(config),
@@ -348,7 +352,9 @@ class EcoFedStrategy(Strategy):
             When the reply is an error reply or is refused (the message says why).
         """
         if reply.has_error():
-            raise ReplyError(f"client error {reply.error.code}: {reply.error.reason}")
+            raise ReplyError(
+                f"client error {reply.error.code}: {_short_reason(reply.error.reason)}"
+            )
         try:
             upload = decode_upload(reply.content, self.upload_spec)
         except UploadRefused as err:
@@ -414,9 +420,11 @@ class EcoFedStrategy(Strategy):
                 dst_node_id=node,
             )
             messages.append(message)
+        started = time.perf_counter()
         replies = {
             r.metadata.src_node_id: r for r in grid.send_and_receive(messages, timeout=self.timeout)
         }
+        self._handshake_seconds += time.perf_counter() - started
         for message in messages:
             node = message.metadata.dst_node_id
             reply = replies.get(node)
@@ -512,7 +520,9 @@ class EcoFedStrategy(Strategy):
         for current_round in range(server.round + 1, num_rounds + 1):
             current = _state_to_arrays(server.trainer.back.state_dict())
             messages = list(self.configure_train(current_round, current, train_config, grid))
+            exchange_started = time.perf_counter()
             replies = grid.send_and_receive(messages, timeout=timeout) if messages else []
+            server.current.exchange_seconds += time.perf_counter() - exchange_started
             _, train_metrics = self.aggregate_train(current_round, replies)
             if train_metrics is not None:
                 result.train_metrics_clientapp[current_round] = train_metrics
@@ -598,7 +608,7 @@ class EcoFedStrategy(Strategy):
             log(
                 INFO,
                 "[ROUND %d/%d] %s val %s | test %s | up %s B (activations %s B) | down %s B | "
-                "buffer %s B | lr %.4g | %.1f s",
+                "buffer %s B | lr %.4g | %.1f s (devices %.1f, train %.1f, evaluate %.1f)",
                 report.round,
                 num_rounds,
                 "refresh" if report.refresh else "replay ",
@@ -610,9 +620,23 @@ class EcoFedStrategy(Strategy):
                 f"{report.buffer_bytes:,}",
                 report.learning_rate,
                 report.seconds,
+                report.exchange_seconds,
+                report.server_train_seconds,
+                report.evaluate_seconds,
             )
         if self.on_round:
             self.on_round(report)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _short_reason(reason: str | None, limit: int = 300) -> str:
+    """A device's error in one line: its last non-empty line (simulation sends whole Ray
+    tracebacks, with colour codes), at most ``limit`` characters."""
+    lines = [line.strip() for line in _ANSI.sub("", reason or "").splitlines() if line.strip()]
+    text = lines[-1] if lines else "(no reason given)"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _fmt(value: float | None) -> str:
