@@ -36,13 +36,14 @@ from ecofed_flwr.trainer import evaluate_back, run_front
 RESULTS = Path(__file__).parent / "results"
 NUM_CLIENTS = 10
 
-#: (cut, codec, rounds, learning rate); everything else is EcoFedConfig's default.
-CANDIDATES: list[tuple[str, str, int, float]] = [
-    ("stage3", "u4", 5, 0.05),
-    ("stage4", "u4", 5, 0.05),
-    ("stage3", "u2", 5, 0.05),
-    ("stage2", "u2", 5, 0.05),
-    ("stage3", "u4", 8, 0.05),
+#: (cut, codec, rounds, learning rate, batch size); everything else is EcoFedConfig's default.
+CANDIDATES: list[tuple[str, str, int, float, int]] = [
+    ("stage3", "u4", 5, 0.05, 64),
+    ("stage4", "u4", 5, 0.05, 64),
+    ("stage3", "u4", 5, 0.1, 128),
+    ("stage3", "u2", 5, 0.05, 64),
+    ("stage2", "u2", 5, 0.05, 64),
+    ("stage3", "u4", 8, 0.05, 64),
 ]
 
 
@@ -110,14 +111,20 @@ def main() -> None:
         doc = json.loads(path.read_text())
     done = {(r["key"], r["seed"]) for r in doc["runs"]}
     base = EcoFedConfig()
-    for cut, codec, rounds, lr in [] if args.report else CANDIDATES:
-        key = f"{cut}/{codec}/{rounds}r/lr{lr:g}"
+    for cut, codec, rounds, lr, batch in [] if args.report else CANDIDATES:
+        key = f"{cut}/{codec}/{rounds}r/lr{lr:g}" + (f"/b{batch}" if batch != 64 else "")
         for seed in args.seeds:
             if (key, seed) in done:
                 continue
             print(f"{key} seed {seed}", flush=True)
             cfg = replace(
-                base, cut=cut, codec=codec, num_server_rounds=rounds, learning_rate=lr, seed=seed
+                base,
+                cut=cut,
+                codec=codec,
+                num_server_rounds=rounds,
+                learning_rate=lr,
+                batch_size=batch,
+                seed=seed,
             )
             load = os.getloadavg()[0]
             row = {"key": key, "seed": seed, "load_at_start": load, **run_candidate(cfg)}
@@ -142,7 +149,7 @@ def _markdown(doc: dict[str, Any], path: Path) -> None:
     lines = [
         "Ranked by validation accuracy (hold-out of the uploads); test accuracy reported only.",
         "",
-        "| candidate (cut/codec/rounds/lr) | seeds | val acc (%) | test acc (%) | "
+        "| candidate (cut/codec/rounds/lr[/batch]) | seeds | val acc (%) | test acc (%) | "
         "bytes/sample | seconds |",
         "|---|---:|---:|---:|---:|---:|",
     ]

@@ -45,11 +45,11 @@ KEEP = "best"
 
 # ---------------------------------------------------------------- server training
 TRAINER = "pooled"
-LEARNING_RATE = 0.05
+LEARNING_RATE = 0.1
 LR_SCHEDULE = "cosine"
 MOMENTUM = 0.9
 WEIGHT_DECAY = 0.0
-BATCH_SIZE = 64
+BATCH_SIZE = 128
 LOCAL_EPOCHS = 1
 DEVICE = "auto"
 

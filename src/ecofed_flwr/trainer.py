@@ -47,12 +47,12 @@ class TrainerConfig:
         ``"copies"`` (paper): one copy of the global back per client slot, each trained on
         that client's buffer, then averaged weighted by sample count (FedAvg).
         ``"pooled"``: one shared back trained on batches mixed from every slot's buffer.
-    learning_rate : float (default: 0.05)
+    learning_rate : float (default: 0.1)
         Base learning rate (a schedule scales it per step, see :meth:`BackTrainer.train_round`).
     momentum : float (default: 0.9)
         SGD momentum, reset every round.
     weight_decay : float (default: 0.0)
-    batch_size : int (default: 64)
+    batch_size : int (default: 128)
     local_epochs : int (default: 1)
         Passes over each slot's buffered samples per round.
     seed : int (default: 0)

@@ -89,8 +89,8 @@ class EcoFedStrategy(Strategy):
         What the server trains on besides the round's uploads: ``"all"``, ``"paper"`` or
         ``"sampled"`` (see :class:`~ecofed_flwr.server.EcoFedServer`).
     trainer : TrainerConfig, optional
-        Server training settings (default: ``TrainerConfig(seed=seed)``: pooled, lr 0.05,
-        batch 64).
+        Server training settings (default: ``TrainerConfig(seed=seed)``: pooled, lr 0.1,
+        batch 128).
     lr_schedule : str | LRSchedule (default: "cosine")
         Learning-rate schedule over the run's server steps.
     validation_fraction : float (default: 0.1)
@@ -185,7 +185,7 @@ class EcoFedStrategy(Strategy):
         """An EcoFed strategy for a :class:`~ecofed_flwr.models.SplitModel` (the drop-in).
 
         ``settings`` are this class's keyword parameters; ``trainer`` may also be given as
-        its fields (``learning_rate=0.05, batch_size=64``...).
+        its fields (``learning_rate=0.1, batch_size=128``...).
         """
         trainer_fields = set(TrainerConfig.__dataclass_fields__)
         trainer_kwargs = {
