@@ -22,8 +22,10 @@ from torch import Tensor, nn
 from ecofed_flwr.data import prepare_images
 from ecofed_flwr.models import SplitModel, create_split
 from ecofed_flwr.models.split import front_fingerprint
+from ecofed_flwr.results import MODEL_FILE
 
-MODEL_FILE = "model.pt"
+__all__ = ["FORMAT", "MODEL_FILE", "EcoFedClassifier", "load_classifier", "save_classifier"]
+
 FORMAT = "ecofed-classifier/1"
 
 

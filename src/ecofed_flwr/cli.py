@@ -215,11 +215,11 @@ def _add_run_parser(subparsers: _Subparsers) -> None:
         description=(
             "Start a private Flower SuperLink (simulation runtime, no dependency "
             "installation) on a free port in 47000-47999, run the app with `flwr run "
-            "--stream`, check that results.json says completed, copy results.json and "
-            "accuracy.png to OUTPUT_ROOT/latest/ and stop the SuperLink. The last line "
-            "printed is the path of OUTPUT_ROOT/latest/results.json. With --resume RUN_DIR, "
-            "a run whose server stopped goes on from its checkpoint after its last finished "
-            "round, in RUN_DIR, with its settings and SuperNodes."
+            "--stream`, check that results.json says completed, copy results.json, "
+            "accuracy.png and model.pt to OUTPUT_ROOT/latest/ and stop the SuperLink. "
+            "The last line printed is the path of OUTPUT_ROOT/latest/results.json. "
+            "With --resume RUN_DIR, a run whose server stopped goes on from its checkpoint "
+            "after its last finished round, in RUN_DIR, with its settings and SuperNodes."
         ),
     )
     parser.add_argument(

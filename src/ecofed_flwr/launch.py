@@ -41,7 +41,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from ecofed_flwr.results import PLOT_FILE, RESULTS_FILE
+from ecofed_flwr.results import MODEL_FILE, PLOT_FILE, RESULTS_FILE
 
 __all__ = [
     "FLOWER_ENV",
@@ -906,7 +906,7 @@ def run_local_federation(
     Starts ``flower-superlink --simulation`` on a free port of :data:`PORT_RANGE` with a
     private ``FLWR_HOME``, runs ``flwr run <app_dir> --stream`` against it with
     ``output-dir`` set to a fresh ``output_root/run-YYYYmmdd-HHMMSS`` folder, checks that the
-    run wrote a completed ``results.json`` there, copies it and ``accuracy.png`` to
+    run wrote a completed ``results.json`` there, copies it, ``accuracy.png`` and ``model.pt`` to
     ``output_root/latest/``, prints a summary whose last line is the path of
     ``latest/results.json``, and stops the SuperLink in every case.
 
@@ -1021,7 +1021,7 @@ def run_local_federation(
     latest = root / LATEST_DIR
     shutil.rmtree(latest, ignore_errors=True)
     latest.mkdir(parents=True)
-    for name in (RESULTS_FILE, PLOT_FILE):
+    for name in (RESULTS_FILE, PLOT_FILE, MODEL_FILE):
         if (run_dir / name).exists():
             shutil.copy2(run_dir / name, latest / name)
     for line in summary_lines(doc, time.perf_counter() - started):

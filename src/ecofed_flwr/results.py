@@ -11,6 +11,7 @@ from typing import Any
 
 RESULTS_FILE = "results.json"
 PLOT_FILE = "accuracy.png"
+MODEL_FILE = "model.pt"  # the kept classifier (see ecofed_flwr.classifier)
 
 
 def _finite(value: Any) -> Any:

@@ -66,6 +66,36 @@ def clients_per_round(num_clients: int, fraction_train: float, min_train_nodes: 
     return min(num_clients, max(int(num_clients * fraction_train), min_train_nodes))
 
 
+def sample_clients(clients: Iterable[str], k: int, seed: int, server_round: int) -> list[str]:
+    """The ``k`` clients sampled in ``server_round``: a seeded draw over the sorted names.
+
+    Numeric names (partition ids) sort numerically, so the draw depends only on the seed, the
+    round and the set of names, never on the order they were listed. The baselines of the
+    comparison harness sample with this same rule.
+    """
+    pool = sorted(set(clients), key=client_sort_key)
+    if not 0 <= k <= len(pool):
+        raise ValueError(f"cannot sample {k} of {len(pool)} clients")
+    rng = np.random.default_rng([seed, server_round, _SAMPLE_STREAM])
+    picked: list[int] = [int(i) for i in rng.choice(len(pool), size=k, replace=False)] if k else []
+    return sorted((pool[i] for i in picked), key=client_sort_key)
+
+
+def holdout_rows(num_samples: int, fraction: float, seed: int, client: str) -> np.ndarray:
+    """Sorted rows of ``client``'s ``num_samples`` uploaded samples held out for validation.
+
+    The same client, sample count and seed always hold out the same rows, so a refresh never
+    moves a held-out sample into training.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
+    k = math.floor(fraction * num_samples + 0.5) if num_samples > 1 else 0
+    if k == 0:
+        return np.zeros(0, np.int64)
+    rng = np.random.default_rng([seed, _HOLDOUT_STREAM, zlib.crc32(client.encode())])
+    return np.sort(rng.permutation(num_samples)[:k]).astype(np.int64)
+
+
 @dataclass(frozen=True)
 class RoundPlan:
     """Who takes part in a round.
@@ -326,11 +356,9 @@ class EcoFedServer:
             raise RuntimeError(f"round {self._plan.round} is still in progress")
         if server_round <= self.round:
             raise ValueError(f"round {server_round} does not follow round {self.round}")
-        pool = sorted(set(clients), key=client_sort_key)
+        pool = set(clients)
         k = clients_per_round(len(pool), self.fraction_train, self.min_train_nodes)
-        rng = np.random.default_rng([self.seed, server_round, _SAMPLE_STREAM])
-        picked: list[int] = list(rng.choice(len(pool), size=k, replace=False)) if k else []
-        sampled = sorted((pool[i] for i in picked), key=client_sort_key)
+        sampled = sample_clients(pool, k, self.seed, server_round)
         uploaders = [c for c in sampled if self.refresh.needs_upload(server_round, c, self.buffer)]
         self._plan = RoundPlan(server_round, sampled, uploaders)
         self._current = RoundReport(
@@ -613,11 +641,7 @@ class EcoFedServer:
     # ------------------------------------------------------------------ internals
 
     def _holdout_rows(self, client: str, n: int) -> np.ndarray:
-        k = math.floor(self.validation_fraction * n + 0.5) if n > 1 else 0
-        if k == 0:
-            return np.zeros(0, np.int64)
-        rng = np.random.default_rng([self.seed, _HOLDOUT_STREAM, zlib.crc32(client.encode())])
-        return np.sort(rng.permutation(n)[:k]).astype(np.int64)
+        return holdout_rows(n, self.validation_fraction, self.seed, client)
 
     def _update_best(self, current: RoundReport) -> None:
         val = current.val_accuracy

@@ -1,23 +1,21 @@
 """Who trains each round and which samples are held out: one rule for every protocol.
 
 The EcoFed server (:class:`ecofed_flwr.server.EcoFedServer`) samples clients by partition id
-with ``numpy.random.default_rng([seed, round, 1])`` and holds out a seeded fraction of every
-client's upload for validation. The baselines use the same two rules here, so that in a
+(:func:`ecofed_flwr.server.sample_clients`) and holds out a seeded fraction of every client's
+upload for validation (:func:`ecofed_flwr.server.holdout_rows`). The baselines call the same
+two functions here, so that in a
 comparison every protocol trains the same clients in the same round on the same samples and
 is validated on the same held-out samples (``tests/test_baselines.py`` checks the match).
 """
 
 from __future__ import annotations
 
-import math
-import zlib
-
 import numpy as np
 
 from ecofed_flwr.clients import LocalData
+from ecofed_flwr.server import holdout_rows, sample_clients
 
-#: RNG stream numbers of the EcoFed server's sampling and hold-out draws.
-SAMPLE_STREAM, HOLDOUT_STREAM = 1, 3
+__all__ = ["client_name", "holdout_rows", "sample_partitions", "split_holdout"]
 
 
 def client_name(partition_id: int) -> str:
@@ -27,21 +25,8 @@ def client_name(partition_id: int) -> str:
 
 def sample_partitions(num_clients: int, k: int, seed: int, server_round: int) -> list[int]:
     """The sorted partition ids sampled in ``server_round`` (``k`` of ``num_clients``)."""
-    if not 0 <= k <= num_clients:
-        raise ValueError(f"cannot sample {k} of {num_clients} clients")
-    rng = np.random.default_rng([seed, server_round, SAMPLE_STREAM])
-    return sorted(int(i) for i in rng.choice(num_clients, size=k, replace=False))
-
-
-def holdout_rows(num_samples: int, fraction: float, seed: int, client: str) -> np.ndarray:
-    """Sorted rows of a client's ``num_samples`` samples held out for validation."""
-    if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
-    k = math.floor(fraction * num_samples + 0.5) if num_samples > 1 else 0
-    if k == 0:
-        return np.zeros(0, np.int64)
-    rng = np.random.default_rng([seed, HOLDOUT_STREAM, zlib.crc32(client.encode())])
-    return np.sort(rng.permutation(num_samples)[:k]).astype(np.int64)
+    names = [client_name(i) for i in range(num_clients)]
+    return [int(c) for c in sample_clients(names, k, seed, server_round)]
 
 
 def split_holdout(
