@@ -22,7 +22,7 @@ from ecofed_flwr.buffer import ReplayBuffer, entry_name
 from ecofed_flwr.checkpoint import Checkpointer
 from ecofed_flwr.codec import EncodedBatch, make_codec
 from ecofed_flwr.config import EcoFedConfig
-from ecofed_flwr.server import EcoFedServer
+from ecofed_flwr.server import EcoFedServer, RoundReport
 from ecofed_flwr.trainer import TrainerConfig
 
 SHAPE = (16, 4, 4)  # 256 values: 256 B per sample with u8
@@ -79,7 +79,7 @@ def _run(server: EcoFedServer, first: int, last: int) -> None:
 
 
 def _reports(server: EcoFedServer) -> list[dict[str, Any]]:
-    volatile = ("seconds", "server_train_seconds")
+    volatile = RoundReport.TIMINGS
     return [{k: v for k, v in r.to_json().items() if k not in volatile} for r in server.reports]
 
 
@@ -220,7 +220,7 @@ def _app_run(run_dir: Path, **overrides: object) -> dict[str, Any]:
 def test_buffer_memory_mb_bounds_the_apps_buffer(tmp_path: Path) -> None:
     unbounded = _app_run(tmp_path / "unbounded")
     bounded = _app_run(tmp_path / "bounded", **{"buffer-memory-mb": 0.05})
-    volatile = ("seconds", "server_train_seconds", "device_seconds")
+    volatile = RoundReport.TIMINGS
     for a, b in zip(unbounded["rounds"], bounded["rounds"], strict=True):
         assert {k: v for k, v in a.items() if k not in volatile} == {
             k: v for k, v in b.items() if k not in volatile

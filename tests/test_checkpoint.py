@@ -32,7 +32,7 @@ from ecofed_flwr.trainer import TrainerConfig
 SHAPE = (8, 2, 2)
 CLASSES = 4
 CLIENTS = [str(i) for i in range(6)]
-VOLATILE = ("seconds", "server_train_seconds")  # wall-clock figures differ between runs
+VOLATILE = RoundReport.TIMINGS  # wall-clock figures differ between runs
 
 
 def _data(client: int, n: int = 90) -> tuple[np.ndarray, np.ndarray]:

@@ -20,7 +20,7 @@ from ecofed_flwr.config import EcoFedConfig
 from ecofed_flwr.data import load_dataset
 from ecofed_flwr.models import create_split
 from ecofed_flwr.schedule import make_lr_schedule
-from ecofed_flwr.server import EcoFedServer, UploadNotExpected, clients_per_round
+from ecofed_flwr.server import EcoFedServer, RoundReport, UploadNotExpected, clients_per_round
 from ecofed_flwr.trainer import TrainerConfig, evaluate_back
 
 SHAPE = (8, 2, 2)
@@ -65,7 +65,7 @@ def _upload(codec_name: str = "u8"):  # type: ignore[no-untyped-def]
 
 def _run(server: EcoFedServer, clients: list[str], rounds: int = 4) -> list[dict]:
     """Per-round reports without the timings (they vary from run to run)."""
-    timings = ("seconds", "server_train_seconds", "exchange_seconds", "evaluate_seconds")
+    timings = RoundReport.TIMINGS
     return [
         {
             k: v
@@ -237,7 +237,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float, int]
         10,
         codec="u4",
         num_rounds=3,
-        trainer=TrainerConfig(device="cpu"),
+        trainer=TrainerConfig(device="cpu", batch_size=32, learning_rate=0.05),
         evaluate_fn=lambda b: dict(
             zip(("loss", "accuracy"), evaluate_back(b, test_acts, test_labels), strict=True)
         ),

@@ -25,7 +25,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -152,6 +152,15 @@ class RoundReport:
     val_loss: float | None = None
     best_round: int = 0
     metrics: dict[str, float] = field(default_factory=dict)
+
+    #: Wall-clock fields: they differ between two runs of the same config and seed.
+    TIMINGS: ClassVar[tuple[str, ...]] = (
+        "seconds",
+        "server_train_seconds",
+        "exchange_seconds",
+        "evaluate_seconds",
+        "device_seconds",
+    )
 
     def to_json(self) -> dict[str, Any]:
         """Plain-JSON form of the report (test metrics flattened in)."""
