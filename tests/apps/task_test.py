@@ -18,7 +18,7 @@ from ecofed_flwr.data import make_synthetic
 
 NUM_PARTITIONS = 3
 NUM_ROUNDS = 3
-TRAIN_SAMPLES = 1200
+TRAIN_SAMPLES = 3600  # enough server steps at the default batch (128) in 3 rounds
 TEST_SAMPLES = 300
 
 TRANSFORM = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
