@@ -25,7 +25,7 @@ Bits per value come from the server's ledger: the bytes of the uploads as sent (
 included). Runs go codec by codec in the order of ``CODECS`` (all seeds of a codec before the
 next), each finished (codec, seed) is stored at once and a rerun skips it.
 
-    .venv/bin/python benchmarks/codec_sweep.py [--seeds 0 1 2] [--codecs ...] [--fresh]
+    .venv/bin/python benchmarks/codec_sweep.py [--seeds 0 1 2 3 4] [--codecs ...] [--fresh]
 
 Writes benchmarks/results/codec_sweep.json, codec_sweep.md and codec_sweep.png.
 """
@@ -66,11 +66,22 @@ WITHIN_POINTS = 1.0
 #: Most important first (a sweep cut short still compares these): the fp32 reference, the
 #: fitted-levels codec, per-channel clipping at the percentile fitted on one upload (93: the
 #: lowest MSE on client 0, seed 0), the current default (u4; +zstd decodes to the same
-#: values), the paper's int8 and the per-channel 2 bits of the previous sweep. Six codecs x
-#: three seeds fit the hour this sweep may take on two shared cores.
-CODECS = ["fp32", "lq2-ch+zstd", "u2-ch-clip93+zstd", "u4+zstd", "paper", "u2-ch+zstd"]
-#: The distortion screen of the three 2-bit families for heavy tails, on seed 0's uploads:
-#: per-channel clipping at these percentiles, mu-law companding at these mu, fitted levels.
+#: values), the paper's int8, the per-channel 2 bits of the previous sweep and fitted levels
+#: at 1 bit. Seven codecs x five seeds (about a minute a run at a load average of 5) fit the
+#: hour this sweep may take on two shared cores.
+CODECS = [
+    "fp32",
+    "lq2-ch+zstd",
+    "u2-ch-clip93+zstd",
+    "u4+zstd",
+    "paper",
+    "u2-ch+zstd",
+    "lq1-ch+zstd",
+]
+#: The distortion screen of the three 2-bit families for heavy tails, on seed 0's uploads at
+#: three cuts of the default model: per-channel clipping at these percentiles, mu-law
+#: companding at these mu, fitted levels.
+SCREEN_CUTS = ("stage2", "stage3", "stage4")
 SCREEN_CLIPS = (99.9, 99.5, 99.0, 98.0, 97.0, 95.0, 93.0, 90.0, 85.0)
 SCREEN_MU = (1.0, 4.0, 16.0, 64.0, 255.0)
 
@@ -230,10 +241,13 @@ def setting(threads: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--codecs", nargs="+", default=CODECS)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--fresh", action="store_true", help="ignore stored results")
+    parser.add_argument(
+        "--report", action="store_true", help="only rewrite summary, markdown and plot"
+    )
     # On two shared cores, two torch threads per process thrash: 9 samples/s against 80 with
     # one thread at a load average of 14 (measured while preparing this sweep).
     parser.add_argument("--threads", type=int, default=1)
@@ -243,16 +257,26 @@ def main() -> None:
     doc: dict[str, Any] = {"setting": setting(args.threads), "runs": []}
     if path.exists() and not args.fresh:
         stored = json.loads(path.read_text())
-        if stored["setting"] != doc["setting"]:
+        if stored["setting"] != doc["setting"] and not args.report:
             raise SystemExit(f"{path} holds another setting; rerun with --fresh to replace it")
         doc = stored
+    if args.report and not doc["runs"]:
+        raise SystemExit(f"--report: no runs stored in {path}")
+    if not args.report:
+        run_missing(doc, path, [make_codec(name).name for name in args.codecs], args.seeds)
+        if "screen" not in doc:
+            doc["screen"] = screen_cuts()
+    doc["summary"] = summarize(doc["runs"])
+    write_json(path, doc)
+    _markdown(doc, args.out / "codec_sweep.md")
+    _plot(doc, args.out / "codec_sweep.png")
+    print(f"winner: {doc['summary']['winner']}")
+
+
+def run_missing(doc: dict[str, Any], path: Path, names: list[str], seeds: list[int]) -> None:
+    """Run every (codec, seed) that ``doc`` lacks, codec by codec, storing each at once."""
     done = {(r["codec"], r["seed"]) for r in doc["runs"]}
-    todo = [
-        (make_codec(name).name, seed)
-        for name in args.codecs
-        for seed in args.seeds
-        if (make_codec(name).name, seed) not in done
-    ]
+    todo = [(name, seed) for name in names for seed in seeds if (name, seed) not in done]
     test: tuple[torch.Tensor, torch.Tensor] | None = None
     devices: dict[int, tuple[SplitModel, Devices]] = {}
     for name, seed in todo:
@@ -275,16 +299,19 @@ def main() -> None:
             f"load {row['loadavg_after'][0]:.1f}",
             flush=True,
         )
-    if "screen" not in doc:
-        if 0 not in devices:
-            split = build_split(sweep_config(0))
-            devices[0] = split, device_activations(sweep_config(0), split)
-        doc["screen"] = screen(devices[0][1])
-    doc["summary"] = summarize(doc["runs"])
-    write_json(path, doc)
-    _markdown(doc, args.out / "codec_sweep.md")
-    _plot(doc, args.out / "codec_sweep.png")
-    print(f"winner: {doc['summary']['winner']}")
+
+
+def screen_cuts() -> dict[str, Any]:
+    """:func:`screen` on seed 0's uploads at each of ``SCREEN_CUTS``."""
+    out: dict[str, Any] = {}
+    for cut in SCREEN_CUTS:
+        cfg = replace(sweep_config(0), cut=cut)
+        split = build_split(cfg)
+        out[cut] = {
+            "activation_shape": list(split.activation_shape),
+            "candidates": screen(device_activations(cfg, split)),
+        }
+    return out
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -330,8 +357,10 @@ def _markdown(doc: dict[str, Any], path: Path) -> None:
     lines = [
         f"{NUM_CLIENTS} devices x {cfg['samples-per-client']} samples ({cfg['dataset']}, "
         f"{cfg['partitioning']}), front {cfg['model']} cut {cfg['cut']} ({cfg['weights']}), "
-        f"{cfg['num-server-rounds']} rounds, {cfg['test-samples']} test images, every other "
-        "setting the default; "
+        f"{cfg['num-server-rounds']} rounds, {cfg['test-samples']} test images; server: "
+        f"refresh {cfg['refresh']}, replay {cfg['replay']}, {cfg['trainer']} trainer, lr "
+        f"{cfg['learning-rate']:g} ({cfg['lr-schedule']}), batch {cfg['batch-size']}, hold-out "
+        f"{cfg['validation-fraction']:.0%}, keep {cfg['keep']} (the defaults when it ran); "
         f"{len(runs)} runs, {sum(r['seconds'] for r in runs) / 60:.0f} min, "
         f"{doc['setting']['torch_threads']} torch thread(s), load average "
         f"{min(loads):.1f}-{max(loads):.1f} on 2 shared cores.",
@@ -355,15 +384,28 @@ def _markdown(doc: dict[str, Any], path: Path) -> None:
             f"{'yes' if r['within'] else 'no'} |"
         )
     lines += ["", f"Winner (fewest bits/value within 1 pp of fp32 validation): {summary['winner']}"]
+    cuts = doc.get("screen", {})
+    if not cuts:
+        path.write_text("\n".join(lines) + "\n")
+        return
+    shapes = [f"{cut} ({'x'.join(map(str, c['activation_shape']))})" for cut, c in cuts.items()]
     lines += [
         "",
-        "Distortion screen of 2-bit candidates on seed 0's uploads (normalised MSE per channel; "
-        "bits per value after zstd):",
+        "Distortion screen of 2-bit candidates on seed 0's uploads at three cuts: normalised "
+        "MSE per channel (bits per value after zstd), sorted by the sweep's cut "
+        f"({cfg['cut']}):",
         "",
-        "| candidate | NMSE | bits/value |",
-        "|---|---:|---:|",
+        "| candidate | " + " | ".join(shapes) + " |",
+        "|---|" + "---:|" * len(cuts),
     ]
-    lines += [f"| {r['candidate']} | {r['nmse']:.4f} | {r['bits']:.3f} |" for r in doc["screen"]]
+    nmse = {cut: {r["candidate"]: r for r in c["candidates"]} for cut, c in cuts.items()}
+    for row in cuts[cfg["cut"]]["candidates"]:
+        cells = [nmse[cut][row["candidate"]] for cut in cuts]
+        lines.append(
+            f"| {row['candidate']} | "
+            + " | ".join(f"{r['nmse']:.4f} ({r['bits']:.2f})" for r in cells)
+            + " |"
+        )
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -393,8 +435,8 @@ def _plot(doc: dict[str, Any], path: Path) -> None:
         ax.annotate(r["codec"], (r["bits_per_value"], r["val_accuracy"][0]), fontsize=7)
     fp32 = next((r for r in rows if r["codec"] == "fp32"), None)
     if fp32 is not None:
-        ax.axhline(fp32["val_accuracy"][0] - WITHIN_POINTS, color="tab:red", ls="--", lw=1)
-        ax.text(ax.get_xlim()[0], fp32["val_accuracy"][0] - WITHIN_POINTS, " fp32 val - 1 pp")
+        line = fp32["val_accuracy"][0] - WITHIN_POINTS
+        ax.axhline(line, color="tab:red", ls="--", lw=1, label="fp32 validation - 1 pp")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("bits per value as sent (zstd included), log scale")
     ax.set_ylabel("accuracy (%), mean ± std over seeds")
