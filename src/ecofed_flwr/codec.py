@@ -28,7 +28,7 @@ list of ints so it fits a Flower ``ConfigRecord``):
 * ``scales`` (and ``offsets`` for ``u*``): float32 ``(num_groups,)`` or ``(num_groups, C)``;
 * ``lq*``: ``offsets`` as above (the lowest level) and ``scales`` of shape
   ``(num_groups, [C,] 2**B - 1)``: the steps, all > 0, from each level to the next, so the levels
-  ``offset + cumsum(steps)`` increase by construction;
+  ``offset + cumsum(steps)`` never decrease, by construction;
 * ``codes_zstd`` replaces ``codes`` when the zstd stage is on: a 1-D uint8 zstd frame
   (with content size and checksum) whose decompressed length is ``meta["zstd_raw_nbytes"]``.
 """
