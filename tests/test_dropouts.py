@@ -24,10 +24,10 @@ from flwr.app import Context, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 from flwr.simulation import run_simulation
-from flwr.supercore.run import Run
 
 from ecofed_flwr.app.server_app import run_federation
 from ecofed_flwr.app.task import build_split, client_data
+from ecofed_flwr.baselines.wire import DelegatingGrid
 from ecofed_flwr.clients.ecofed import info_reply, upload_reply
 from ecofed_flwr.config import EcoFedConfig
 from ecofed_flwr.handshake import INFO_ACTION, INFO_MESSAGE_TYPE
@@ -93,38 +93,12 @@ def _client_app(cfg: EcoFedConfig, dropouts: bool) -> ClientApp:
     return app
 
 
-class _TimedGrid(Grid):
+class _TimedGrid(DelegatingGrid):
     """The ServerApp's Grid, timing every upload exchange (``send_and_receive``)."""
 
     def __init__(self, grid: Grid) -> None:
-        self.grid = grid
+        super().__init__(grid)
         self.upload_waits: list[float] = []
-
-    def set_run(self, run: Run) -> None:
-        self.grid.set_run(run)
-
-    @property
-    def run(self) -> Run:
-        return self.grid.run
-
-    def create_message(
-        self,
-        content: RecordDict,
-        message_type: str,
-        dst_node_id: int,
-        group_id: str,
-        ttl: float | None = None,
-    ) -> Message:
-        return self.grid.create_message(content, message_type, dst_node_id, group_id, ttl)
-
-    def get_node_ids(self) -> Iterable[int]:
-        return self.grid.get_node_ids()
-
-    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
-        return self.grid.push_messages(messages)
-
-    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
-        return self.grid.pull_messages(message_ids)
 
     def send_and_receive(
         self, messages: Iterable[Message], *, timeout: float | None = None

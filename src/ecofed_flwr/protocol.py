@@ -104,22 +104,6 @@ def encoded_to_records(batch: EncodedBatch, fingerprint: str) -> tuple[ArrayReco
     return arrays, meta
 
 
-def records_to_encoded(arrays: ArrayRecord, meta: ConfigRecord) -> tuple[EncodedBatch, str]:
-    """Inverse of :func:`encoded_to_records` for trusted records: batch and fingerprint.
-
-    Nothing is validated and ``Array.numpy()`` may raise anything on foreign bytes; a server
-    reading a device's reply uses :func:`decode_upload` instead.
-    """
-    fields = dict(meta)
-    fingerprint = fields.pop(FINGERPRINT_KEY, "")
-    values = {k: list(v) if isinstance(v, list) else v for k, v in fields.items()}
-    batch = EncodedBatch(
-        arrays={k: arrays[k].numpy() for k in arrays},
-        meta=values,  # type: ignore[arg-type]
-    )
-    return batch, str(fingerprint)
-
-
 # --------------------------------------------------------------------------------------------
 # validation of an upload reply
 

@@ -220,7 +220,51 @@ def _round_of(messages: Iterable[Message]) -> int | None:
     return None
 
 
-class MeteredGrid(Grid):
+class DelegatingGrid(Grid):
+    """A Grid that hands every call to the Grid it wraps; subclasses override what they watch.
+
+    Parameters
+    ----------
+    grid : Grid
+        The Grid to wrap (the ServerApp's own).
+    """
+
+    def __init__(self, grid: Grid) -> None:
+        self.grid = grid
+
+    def set_run(self, run: Run) -> None:
+        self.grid.set_run(run)
+
+    @property
+    def run(self) -> Run:
+        return self.grid.run
+
+    def create_message(
+        self,
+        content: RecordDict,
+        message_type: str,
+        dst_node_id: int,
+        group_id: str,
+        ttl: float | None = None,
+    ) -> Message:
+        return self.grid.create_message(content, message_type, dst_node_id, group_id, ttl)
+
+    def get_node_ids(self) -> Iterable[int]:
+        return self.grid.get_node_ids()
+
+    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
+        return self.grid.push_messages(messages)
+
+    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
+        return self.grid.pull_messages(message_ids)
+
+    def send_and_receive(
+        self, messages: Iterable[Message], *, timeout: float | None = None
+    ) -> Iterable[Message]:
+        return self.grid.send_and_receive(messages, timeout=timeout)
+
+
+class MeteredGrid(DelegatingGrid):
     """A Grid that records every message sent and every reply received in a Ledger.
 
     Wraps the Grid a ServerApp is given; strategies use it as they would the original.
@@ -248,31 +292,11 @@ class MeteredGrid(Grid):
     def __init__(
         self, grid: Grid, ledger: Ledger, purposes: Mapping[str, str] = RECORD_PURPOSES
     ) -> None:
-        self.grid = grid
+        super().__init__(grid)
         self.ledger = ledger
         self.purposes = purposes
         self.round = 1  # a handshake before the first round counts in round 1
         self.reply_metrics: dict[int, dict[str, dict[str, float]]] = defaultdict(dict)
-
-    def set_run(self, run: Run) -> None:
-        self.grid.set_run(run)
-
-    @property
-    def run(self) -> Run:
-        return self.grid.run
-
-    def create_message(
-        self,
-        content: RecordDict,
-        message_type: str,
-        dst_node_id: int,
-        group_id: str,
-        ttl: float | None = None,
-    ) -> Message:
-        return self.grid.create_message(content, message_type, dst_node_id, group_id, ttl)
-
-    def get_node_ids(self) -> Iterable[int]:
-        return self.grid.get_node_ids()
 
     def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
         sent = list(messages)

@@ -518,8 +518,8 @@ class EcoFedStrategy(Strategy):
                 result.evaluate_metrics_serverapp[0] = MetricRecord(dict(report.metrics))
             self._log_round(report, num_rounds)
         for current_round in range(server.round + 1, num_rounds + 1):
-            current = _state_to_arrays(server.trainer.back.state_dict())
-            messages = list(self.configure_train(current_round, current, train_config, grid))
+            # Devices never receive weights, so no copy of the back is made for the request.
+            messages = list(self.configure_train(current_round, ArrayRecord(), train_config, grid))
             exchange_started = time.perf_counter()
             replies = grid.send_and_receive(messages, timeout=timeout) if messages else []
             server.current.exchange_seconds += time.perf_counter() - exchange_started

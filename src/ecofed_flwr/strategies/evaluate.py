@@ -11,7 +11,8 @@ from flwr.app import ArrayRecord, MetricRecord
 from torch.utils.data import DataLoader, Dataset
 
 from ecofed_flwr import defaults
-from ecofed_flwr.data.torch_data import Normalization, prepare_torch_data
+from ecofed_flwr.clients.dropin import local_data_from
+from ecofed_flwr.data.torch_data import Normalization
 from ecofed_flwr.models import SplitModel
 from ecofed_flwr.trainer import evaluate_back, resolve_device, run_front
 
@@ -58,18 +59,11 @@ def make_evaluate_fn(
         ``evaluate_fn(server_round, arrays)`` returning ``accuracy`` and ``loss`` (mean
         cross-entropy) on the whole test set.
     """
-    images, labels = prepare_torch_data(
-        test_data,
-        split.input_size,
-        split.in_chans,
-        split.mean,
-        split.std,
-        normalization=normalization,
-        image_key=image_key,
-        label_key=label_key,
+    test = local_data_from(
+        test_data, split, normalization=normalization, image_key=image_key, label_key=label_key
     )
-    activations = run_front(split.front, images, batch_size)
-    targets = torch.from_numpy(labels)
+    activations = run_front(split.front, test.images, batch_size)
+    targets = torch.as_tensor(test.labels, dtype=torch.int64)
     back = copy.deepcopy(split.back).to(resolve_device(device))
 
     def evaluate_fn(server_round: int, arrays: ArrayRecord) -> MetricRecord:
