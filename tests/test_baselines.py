@@ -30,7 +30,8 @@ from ecofed_flwr.baselines import (
     selected_round,
     validation_gain_last_fifth,
 )
-from ecofed_flwr.baselines.fl import full_model, model_arrays
+from ecofed_flwr.baselines.fl import ClientFailure, full_model, model_arrays
+from ecofed_flwr.baselines.harness import _run_central
 from ecofed_flwr.baselines.report import RoundLog
 from ecofed_flwr.baselines.training import initial_split, with_torch_threads
 from ecofed_flwr.baselines.wire import Link, as_pushed, task_identity
@@ -145,12 +146,18 @@ def runs(setting: Setting) -> dict[str, dict]:
 def test_every_protocol_completes_and_writes_its_results(runs: dict[str, dict]) -> None:
     for name, doc in runs.items():
         assert [r["round"] for r in doc["rounds"]] == [1, 2], name
-        assert doc["final_accuracy"] is not None
+        assert doc["selected_accuracy"] is not None
         assert doc["threads"] == 1 and doc["host_before"]["gemm_gflops"] > 0
         assert Path(doc["config"]["output-dir"], "protocol.json").is_file()
         if name != "ecofed-paper":  # the paper holds nothing out
             assert all(r["val_accuracy"] is not None for r in doc["rounds"]), name
             assert doc["selected_round"] in (1, 2)
+            # The test set is scored once, at the round validation selects.
+            assert doc["test_scored_once"], name
+            assert all(r["accuracy"] is None for r in doc["rounds"]), name
+        else:  # without a hold-out: the test set every round, the last round kept
+            assert doc["selected_round"] == 2 and not doc["test_scored_once"]
+            assert doc["selected_accuracy"] == doc["rounds"][-1]["accuracy"]
         # Every byte in the rounds is in the ledger, and the other way round.
         assert sum(r["bytes_up"] + r["bytes_down"] for r in doc["rounds"]) == doc["totals"]["bytes"]
         assert doc["totals"]["bytes"] == sum(r["nbytes"] for r in doc["ledger"])
@@ -389,3 +396,75 @@ def test_the_gpu_server_model_reproduces_its_reference_and_prices_each_step() ->
     estimate = model.round_seconds(Ledger(), log)
     assert estimate["estimated_seconds"] == pytest.approx(1.0 + 3.0)
     assert estimate["estimated_seconds_gpu"] == pytest.approx(1.0 + 0.5 + 10 * 200 / 42_000)
+
+
+# ---------------------------------------------------------------- defects of the comparison
+
+
+def test_dpfl_learns_exactly_what_fl_learns(runs: dict[str, dict]) -> None:
+    # SplitFed v1 with the gradient sent down is FedAvg of the whole model, step for step:
+    # same batches, learning rate, momentum and averaging. Only bytes and time differ.
+    fl, dpfl = runs["fl"], runs["dpfl"]
+    for a, b in zip(fl["rounds"], dpfl["rounds"], strict=True):
+        assert a["val_accuracy"] == b["val_accuracy"]
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4)
+    assert fl["selected_round"] == dpfl["selected_round"]
+    assert fl["selected_accuracy"] == dpfl["selected_accuracy"]
+    assert fl["selected_test_loss"] == pytest.approx(dpfl["selected_test_loss"], rel=1e-4)
+    assert dpfl["totals"]["bytes"] != fl["totals"]["bytes"]
+
+
+def test_central_frozen_gets_ecofed_bests_updates_per_round(setting: Setting) -> None:
+    # ecofed-best replays every buffered client each round: with half the clients sampled
+    # per round, the rows trained on grow as clients upload; central-frozen follows them.
+    cfg = protocol_config(
+        "central-frozen", setting.config, {"num-server-rounds": 3, "fraction-train": 0.5}
+    )
+    logs, _ = _run_central(cfg, replace(setting, num_clients=4), True, "seen")
+    seen: set[int] = set()
+    for log in logs:
+        seen.update(sample_partitions(4, 2, cfg.seed, log.round))
+        assert log.extra["train_samples"] == TRAIN_SAMPLES * len(seen)
+        assert log.server_steps == math.ceil(TRAIN_SAMPLES * len(seen) / BATCH)
+
+
+def _failing(app: ClientApp, partition: int, train: str | None, query: str) -> ClientApp:
+    """``app``, except that partition ``partition`` raises in every training call."""
+    wrapper = ClientApp()
+
+    def trains(message: Message, context: Context) -> Message:
+        if context.node_config["partition-id"] == partition:
+            raise RuntimeError("simulated device failure")
+        return app(message, context)
+
+    (wrapper.train() if train is None else wrapper.train(train))(trains)
+
+    @wrapper.query(query)
+    def queries(message: Message, context: Context) -> Message:
+        return app(message, context)
+
+    return wrapper
+
+
+@pytest.mark.parametrize("name", ["fl", "ecofed-best"])
+def test_a_round_in_which_a_sampled_client_failed_voids_the_run(
+    setting: Setting, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ecofed_flwr.baselines import harness
+
+    if name == "fl":
+        make = harness.make_fl_client_app
+        monkeypatch.setattr(
+            harness,
+            "make_fl_client_app",
+            lambda *a, **k: _failing(make(*a, **k), 1, None, "fl_info"),
+        )
+    else:
+        make_ecofed = harness.make_client_app
+        monkeypatch.setattr(
+            harness,
+            "make_client_app",
+            lambda *a, **k: _failing(make_ecofed(*a, **k), 1, "ecofed_upload", "ecofed_info"),
+        )
+    with pytest.raises(ClientFailure, match="simulated device failure"):
+        run_protocol(name, setting, {"fraction-train": 1.0, "num-server-rounds": 1})

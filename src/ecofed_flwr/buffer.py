@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ecofed_flwr.batching import split_batches
 from ecofed_flwr.codec import Codec, EncodedBatch, MetaValue
 
 #: Prefix of an encoded batch's arrays in :meth:`BufferEntry.arrays` (``batch.codes``...).
@@ -301,7 +302,8 @@ class ReplayBuffer:
         """Yield ``(activations, labels)`` training batches mixed across ``clients``.
 
         Every training sample of the distinct clients in ``clients`` appears once (hold-out
-        rows never do); batches are decoded only when reached.
+        rows never do), cut as :func:`~ecofed_flwr.batching.batch_bounds` says (a last batch
+        of one sample joins the batch before it); batches are decoded only when reached.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -314,8 +316,7 @@ class ReplayBuffer:
             else np.zeros(0, np.int64)
         )
         order = generator.permutation(len(row)) if shuffle else np.arange(len(row))
-        for start in range(0, len(order), batch_size):
-            picked = order[start : start + batch_size]
+        for picked in split_batches(order, batch_size):
             xs, ys = [], []
             for k in np.unique(owner[picked]):
                 rows = np.sort(row[picked[owner[picked] == k]])

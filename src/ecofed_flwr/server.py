@@ -144,6 +144,7 @@ class RoundReport:
     skipped_steps: int = 0
     learning_rate: float = float("nan")
     server_train_seconds: float = 0.0
+    server_train_cpu_seconds: float = 0.0
     exchange_seconds: float = 0.0
     evaluate_seconds: float = 0.0
     device_seconds: dict[str, float] = field(default_factory=dict)
@@ -157,6 +158,7 @@ class RoundReport:
     TIMINGS: ClassVar[tuple[str, ...]] = (
         "seconds",
         "server_train_seconds",
+        "server_train_cpu_seconds",
         "exchange_seconds",
         "evaluate_seconds",
         "device_seconds",
@@ -478,6 +480,7 @@ class EcoFedServer:
             current.train_steps, current.skipped_steps = stats.steps, stats.skipped_steps
             current.learning_rate = stats.last_learning_rate
             current.server_train_seconds = stats.seconds
+            current.server_train_cpu_seconds = stats.cpu_seconds
         current.uploaded.sort(key=client_sort_key)  # arrival order is not reproducible
         current.holdout_samples = self.buffer.num_holdout()
         current.bytes_up = ledger.total("up", round=r)

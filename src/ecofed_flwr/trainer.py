@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ecofed_flwr import defaults
+from ecofed_flwr.batching import num_batches
 from ecofed_flwr.buffer import ReplayBuffer
 
 #: Learning rate as a function of the position in the round (0 at its first step, < 1).
@@ -97,6 +97,9 @@ class TrainStats:
     seconds: float
     skipped_steps: int = 0
     last_learning_rate: float = float("nan")
+    #: CPU time of the training thread: unlike ``seconds``, not inflated by other processes
+    #: on a busy host (with one torch thread it is the whole compute).
+    cpu_seconds: float = 0.0
 
 
 def resolve_device(name: str) -> torch.device:
@@ -173,7 +176,7 @@ class BackTrainer:
         from ``(seed, server_round)`` only, so a round is reproducible on its own (and after a
         resume). A step whose loss is not finite is skipped (counted in ``skipped_steps``).
         """
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.thread_time()
         if not slots:
             return TrainStats(loss=float("nan"), samples=0, steps=0, seconds=0.0)
         lr_at = learning_rate_at or (lambda _: self.config.learning_rate)
@@ -198,6 +201,7 @@ class BackTrainer:
             seconds=time.perf_counter() - start,
             skipped_steps=run.skipped,
             last_learning_rate=run.last_lr,
+            cpu_seconds=time.thread_time() - cpu_start,
         )
 
     def _train(
@@ -213,8 +217,8 @@ class BackTrainer:
         optimizer = cfg.optimizer(model.parameters())
         model.train()
         run = _Run()
-        total = cfg.local_epochs * math.ceil(
-            buffer.num_samples(list(dict.fromkeys(clients))) / cfg.batch_size
+        total = cfg.local_epochs * num_batches(
+            buffer.num_samples(list(dict.fromkeys(clients))), cfg.batch_size
         )
         for _ in range(cfg.local_epochs):
             for x, y in buffer.iter_batches(clients, cfg.batch_size, generator):

@@ -34,7 +34,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ecofed_flwr.app.task import client_data, test_set
-from ecofed_flwr.baselines.report import RoundLog
+from ecofed_flwr.baselines.report import BestKeeper, RoundLog, TestScore
 from ecofed_flwr.baselines.sampling import client_name, sample_partitions, split_holdout
 from ecofed_flwr.baselines.training import (
     LocalTraining,
@@ -138,7 +138,7 @@ def train_local(
     if part == "back":
         _stage(model, 0).eval()  # frozen: BatchNorm keeps its pre-trained statistics
     loss_sum, samples = 0.0, 0
-    start = time.perf_counter()
+    start = time.thread_time()  # compute time of this thread: load cannot bend it
     for index in training.batches(len(labels), server_round, client):
         y = labels[index]
         loss = F.cross_entropy(model(channels_last(data.images[index])), y)
@@ -147,7 +147,7 @@ def train_local(
         optimizer.step()
         loss_sum += float(loss.detach()) * len(y)
         samples += len(y)
-    seconds = time.perf_counter() - start
+    seconds = time.thread_time() - start
     return loss_sum / max(samples, 1), seconds
 
 
@@ -257,6 +257,7 @@ class SeededFedAvg(FedAvg):
         self.schedule = make_lr_schedule(lr_schedule)
         self.node_of: dict[int, int] = {}  # partition id -> node id
         self.aggregate_seconds: dict[int, float] = {}
+        self.sampled: dict[int, list[int]] = {}  # round -> node ids asked to train
 
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
@@ -267,6 +268,7 @@ class SeededFedAvg(FedAvg):
         k = clients_per_round(len(partitions), self.fraction_train, self.min_train_nodes)
         picked = sample_partitions(len(partitions), k, self.seed, server_round)
         node_ids = [self.node_of[partitions[i]] for i in picked]
+        self.sampled[server_round] = node_ids
         log(INFO, "configure_train: partitions %s (of %d)", picked, len(partitions))
         config = ConfigRecord(dict(config))
         config["server-round"] = server_round
@@ -280,10 +282,20 @@ class SeededFedAvg(FedAvg):
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        """``FedAvg``'s aggregation, timed."""
-        start = time.perf_counter()
+        """``FedAvg``'s aggregation, timed, of the replies of every sampled node.
+
+        Raises
+        ------
+        ClientFailure
+            If a sampled node sent an error or no reply: in a benchmark a round that
+            trained on fewer clients than it sampled is not a data point (``FedAvg`` alone
+            would average the rest, or keep the old weights when none answered).
+        """
+        replies = list(replies)
+        _check_replies(server_round, self.sampled.get(server_round, []), replies)
+        start = time.thread_time()
         result = super().aggregate_train(server_round, replies)
-        self.aggregate_seconds[server_round] = time.perf_counter() - start
+        self.aggregate_seconds[server_round] = time.thread_time() - start
         return result
 
     def _discover(self, grid: Grid) -> None:
@@ -309,6 +321,27 @@ class SeededFedAvg(FedAvg):
             self.node_of[partition] = reply.metadata.src_node_id
 
 
+class ClientFailure(RuntimeError):
+    """A sampled client failed in a benchmark round (the run is void, not a data point)."""
+
+
+def _check_replies(server_round: int, sampled: list[int], replies: list[Message]) -> None:
+    answered: dict[int, str | None] = {}
+    for reply in replies:
+        node = reply.metadata.src_node_id
+        answered[node] = reply.error.reason if reply.has_error() else None
+    problems = [
+        f"node {n}: " + ("no reply" if n not in answered else str(answered[n]))
+        for n in sampled
+        if answered.get(n, "no reply") is not None
+    ]
+    if problems:
+        raise ClientFailure(
+            f"round {server_round}: {len(problems)} of {len(sampled)} sampled clients failed "
+            f"({'; '.join(p.splitlines()[0][:300] for p in problems)})"
+        )
+
+
 def validation_set(cfg: EcoFedConfig, num_clients: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The rows every client holds out, pooled (what a federated evaluation would score)."""
     images, labels = [], []
@@ -330,12 +363,14 @@ def make_fl_server_app(
     on_round: Callable[[RoundLog], None],
     num_nodes: int,
     part: str = "all",
+    on_test: Callable[[TestScore], None] | None = None,
 ) -> ServerApp:
-    """A ServerApp running :class:`SeededFedAvg`; test and validation accuracy every round.
+    """A ServerApp running :class:`SeededFedAvg`; validation every round, the test set once.
 
     Validation scores the global model on the clients' pooled held-out rows (computed here,
-    as a federated evaluation would, and not counted in the bytes); test accuracy is
-    reported only.
+    as a federated evaluation would, and not counted in the bytes). The weights of the
+    round validation selects (:class:`~.report.BestKeeper`) are scored once on the test
+    set at the end, and the score handed to ``on_test``.
 
     Parameters
     ----------
@@ -357,8 +392,8 @@ def make_fl_server_app(
     def main(grid: Grid, context: Context) -> None:
         metered = MeteredGrid(grid, ledger)
         model = full_model(initial_split(cfg), part)
-        images, labels = test_set(cfg)
         val_images, val_labels = validation_set(cfg, num_nodes)
+        keeper = BestKeeper()
         strategy = SeededFedAvg(
             seed=cfg.seed,
             num_rounds=cfg.num_server_rounds,
@@ -370,29 +405,31 @@ def make_fl_server_app(
         )
         last = time.perf_counter()
 
-        def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
+        def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
             nonlocal last
+            if server_round == 0:  # the initial model: nothing to select
+                return None
             exchanged(model, part).load_state_dict(arrays.to_torch_state_dict())
-            loss, accuracy = evaluate_back(model, images, labels)
-            val_accuracy = (
-                evaluate_back(model, val_images, val_labels)[1] if len(val_labels) else None
+            val_loss, val_accuracy = (
+                evaluate_back(model, val_images, val_labels) if len(val_labels) else (None, None)
             )
+            keeper.offer(server_round, val_accuracy, model.state_dict())
             now = time.perf_counter()
-            if server_round > 0:
-                replies = metered.reply_metrics.get(server_round, {})
-                on_round(
-                    RoundLog(
-                        round=server_round,
-                        accuracy=accuracy,
-                        loss=loss,
-                        val_accuracy=val_accuracy,
-                        device_seconds={n: m.get("train-seconds", 0.0) for n, m in replies.items()},
-                        server_seconds=strategy.aggregate_seconds.get(server_round, 0.0),
-                        wall_seconds=now - last,
-                    )
+            replies = metered.reply_metrics.get(server_round, {})
+            on_round(
+                RoundLog(
+                    round=server_round,
+                    accuracy=None,
+                    loss=None,
+                    val_accuracy=val_accuracy,
+                    val_loss=val_loss,
+                    device_seconds={n: m.get("train-seconds", 0.0) for n, m in replies.items()},
+                    server_seconds=strategy.aggregate_seconds.get(server_round, 0.0),
+                    wall_seconds=now - last,
                 )
+            )
             last = now
-            return MetricRecord({"accuracy": accuracy, "loss": loss})
+            return None if val_accuracy is None else MetricRecord({"val-accuracy": val_accuracy})
 
         strategy.start(
             grid=metered,
@@ -402,5 +439,11 @@ def make_fl_server_app(
             train_config=train_config(LocalTraining.from_config(cfg)),
             evaluate_fn=evaluate,
         )
+        if keeper.state is not None and keeper.round is not None:
+            model.load_state_dict(keeper.state)
+            images, labels = test_set(cfg)
+            loss, accuracy = evaluate_back(model, images, labels)
+            if on_test is not None:
+                on_test(TestScore(keeper.round, accuracy, loss))
 
     return app

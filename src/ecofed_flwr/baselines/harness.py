@@ -31,17 +31,19 @@ from typing import Any
 
 import numpy as np
 import torch
-from flwr.app import Context
+from flwr.app import ArrayRecord, Context, MetricRecord
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 from flwr.simulation import run_simulation
 from flwr.supercore import log
+from torch import nn
 from torch.nn import functional as F
 
 from ecofed_flwr.app.client_app import make_client_app
 from ecofed_flwr.app.server_app import run_federation
 from ecofed_flwr.app.task import build_split, client_data, test_set
 from ecofed_flwr.baselines.fl import (
+    ClientFailure,
     full_model,
     make_fl_client_app,
     make_fl_server_app,
@@ -56,7 +58,14 @@ from ecofed_flwr.baselines.protocols import (
     is_ecofed,
     protocol_config,
 )
-from ecofed_flwr.baselines.report import DEVICE_SECONDS_KEYS, RoundLog, TimeModel, summarize
+from ecofed_flwr.baselines.report import (
+    DEVICE_SECONDS_KEYS,
+    BestKeeper,
+    RoundLog,
+    TestScore,
+    TimeModel,
+    summarize,
+)
 from ecofed_flwr.baselines.sampling import client_name, sample_partitions, split_holdout
 from ecofed_flwr.baselines.training import (
     LocalTraining,
@@ -67,6 +76,7 @@ from ecofed_flwr.baselines.training import (
     with_torch_threads,
 )
 from ecofed_flwr.baselines.wire import MeteredGrid
+from ecofed_flwr.batching import split_batches
 from ecofed_flwr.clients import LocalData
 from ecofed_flwr.config import EcoFedConfig
 from ecofed_flwr.ledger import Ledger
@@ -186,19 +196,22 @@ def run_protocol(
     out = Path(base.output_dir) if base.output_dir else _default_output()
     folder = (out / label).resolve()
     cfg = protocol_config(name, base, {**(overrides or {}), "output-dir": str(folder)})
+    if is_ecofed(name) and cfg.validation_fraction > 0 and cfg.keep != "best":
+        # Keeping a back changes no training; the harness selects by validation for all.
+        cfg = protocol_config(name, cfg, {**(overrides or {}), "keep": "best"})
     ledger = Ledger()
     host_before = host_speed()
     started, cpu_started = time.perf_counter(), time.process_time()
     log(INFO, "Harness: %s on %s cut %s, %d clients", name, cfg.model, cfg.cut, setting.num_clients)
     with torch_threads(setting.threads):
         if name in FL_PROTOCOLS:
-            logs = _run_fl(cfg, setting, ledger, FL_PROTOCOLS[name])
+            logs, test = _run_fl(cfg, setting, ledger, FL_PROTOCOLS[name])
         elif name in SPLIT_PROTOCOLS:
-            logs = _run_split(name, cfg, setting, ledger)
+            logs, test = _run_split(name, cfg, setting, ledger)
         elif name in CENTRAL_PROTOCOLS:
-            logs = _run_central(cfg, setting, CENTRAL_PROTOCOLS[name])
+            logs, test = _run_central(cfg, setting, *CENTRAL_PROTOCOLS[name])
         elif is_ecofed(name):
-            logs = _run_ecofed(cfg, setting, ledger)
+            logs, test = _run_ecofed(cfg, setting, ledger)
         else:  # protocol_config has already refused unknown names
             raise AssertionError(name)
     harness_seconds = time.perf_counter() - started
@@ -216,6 +229,7 @@ def run_protocol(
         setting.time_model,
         clients_per_round(setting.num_clients, cfg.fraction_train, cfg.min_train_nodes),
         setting.target_accuracy,
+        test=test,
         extra={
             "label": label,
             "overrides": dict(overrides or {}),
@@ -232,8 +246,11 @@ def run_protocol(
     write_json(folder / RESULTS_NAME, doc)
     log(
         INFO,
-        "Harness: %s selected-round accuracy %s, %s bytes, estimated %.0f s",
+        "Harness: %s round %s selected on validation (%s): test accuracy %s, %s bytes, "
+        "estimated %.0f s",
         name,
+        doc["selected_round"],
+        doc["selected_val_accuracy"],
         doc["selected_accuracy"],
         f"{doc['totals']['bytes']:,}",
         doc["totals"]["estimated_seconds"],
@@ -254,7 +271,7 @@ def run_protocols(
 def results_table(results: Mapping[str, Mapping[str, Any]]) -> str:
     """A markdown table comparing results documents (keyed by protocol or run name)."""
     lines = [
-        "| run | acc. (val-chosen round) | final acc. | MB up | MB down | "
+        "| run | test acc. (val-chosen round) | val acc. | MB up | MB down | "
         "MB per client-round | device s | server s | est. time (s), CPU server | "
         "est. time (s), GPU server |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -269,7 +286,7 @@ def results_table(results: Mapping[str, Mapping[str, Any]]) -> str:
     for run, doc in results.items():
         t = doc["totals"]
         lines.append(
-            f"| {run} | {pct(doc['selected_accuracy'])} | {pct(doc['final_accuracy'])} | "
+            f"| {run} | {pct(doc['selected_accuracy'])} | {pct(doc['selected_val_accuracy'])} | "
             f"{t['bytes_up'] / 1e6:.2f} | {t['bytes_down'] / 1e6:.2f} | "
             f"{t['mean_bytes_per_client_round'] / 1e6:.3f} | {t['device_seconds']:.1f} | "
             f"{t['server_seconds']:.1f} | {num(t['estimated_seconds'])} | "
@@ -301,45 +318,89 @@ def _simulate(server_app: ServerApp, client_app: ClientApp, setting: Setting) ->
     )
 
 
-def _run_fl(cfg: EcoFedConfig, setting: Setting, ledger: Ledger, part: str) -> list[RoundLog]:
+Outcome = tuple[list[RoundLog], TestScore | None]
+
+
+def _run_fl(cfg: EcoFedConfig, setting: Setting, ledger: Ledger, part: str) -> Outcome:
     logs: list[RoundLog] = []
-    server_app = make_fl_server_app(cfg, ledger, logs.append, setting.num_clients, part)
+    tests: list[TestScore] = []
+    server_app = make_fl_server_app(
+        cfg, ledger, logs.append, setting.num_clients, part, on_test=tests.append
+    )
     client_app = make_fl_client_app(cfg, part, setting.threads)
     _simulate(server_app, client_app, setting)
-    return logs
+    return logs, (tests[0] if tests else None)
 
 
-def _run_ecofed(cfg: EcoFedConfig, setting: Setting, ledger: Ledger) -> list[RoundLog]:
+def _run_ecofed(cfg: EcoFedConfig, setting: Setting, ledger: Ledger) -> Outcome:
+    """EcoFed through its own ServerApp code; validation and test scored like the others.
+
+    Every round's back is scored on the same pooled validation rows as every other protocol
+    (the devices' held-out images through the frozen front, fp32), and the selected round's
+    back once on the test set. Without a hold-out (``validation-fraction`` 0, as the paper)
+    the server scores the test set every round and the last round is kept. A round in
+    which a sampled client's upload was refused or missing, or a run the server calls
+    failed, raises :class:`ClientFailure`.
+    """
+    held_out = cfg.validation_fraction > 0
     runs: list[tuple[MeteredGrid, dict[str, Any]]] = []
+    split = build_split(cfg)
+    val_images, val_labels = validation_set(cfg, setting.num_clients)
+    val_activations = run_front(split.front, val_images, cfg.front_batch_size)
+    scorer = trainable_copy(split.back)
+    keeper = BestKeeper()
+    scores: dict[int, tuple[float | None, float | None]] = {}
+
+    def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
+        if server_round == 0:
+            return None
+        scorer.load_state_dict(arrays.to_torch_state_dict())
+        loss, accuracy = (
+            evaluate_back(scorer, val_activations, val_labels) if len(val_labels) else (None, None)
+        )
+        scores[server_round] = (accuracy, loss)
+        keeper.offer(server_round, accuracy, scorer.state_dict())
+        return None
+
     server_app = ServerApp()
 
     @server_app.main()
     def main(grid: Grid, context: Context) -> None:
         metered = MeteredGrid(grid, ledger)
-        runs.append((metered, run_federation(metered, cfg, num_nodes_hint=setting.num_clients)))
+        doc = run_federation(
+            metered,
+            cfg,
+            num_nodes_hint=setting.num_clients,
+            evaluate_fn=evaluate if held_out else None,
+        )
+        runs.append((metered, doc))
 
-    with _restoring_back(build_split(cfg)):
+    with _restoring_back(split):
         _simulate(server_app, with_torch_threads(make_client_app(cfg), setting.threads), setting)
     if not runs:
-        return []
+        return [], None
     metered, doc = runs[0]
+    _check_ecofed_run(doc)
     logs = []
     for entry in doc["rounds"]:
         if entry["round"] == 0:  # the untrained back, before any upload
             continue
         replies = metered.reply_metrics.get(entry["round"], {})
+        val_accuracy, val_loss = scores.get(entry["round"], (None, None))
         logs.append(
             RoundLog(
                 round=entry["round"],
-                accuracy=entry.get("accuracy"),
-                loss=entry.get("loss"),
-                val_accuracy=entry.get("val_accuracy"),
+                accuracy=None if held_out else entry.get("accuracy"),
+                loss=None if held_out else entry.get("loss"),
+                val_accuracy=val_accuracy,
+                val_loss=val_loss,
                 device_seconds={
                     node: sum(m.get(k, 0.0) for k in DEVICE_SECONDS_KEYS)
                     for node, m in replies.items()
                 },
-                server_seconds=entry["server_train_seconds"],
-                server_train_seconds=entry["server_train_seconds"],
+                # Thread CPU time of the back's training (wall-clock is in server_wall_seconds).
+                server_seconds=entry["server_train_cpu_seconds"],
+                server_train_seconds=entry["server_train_cpu_seconds"],
                 server_steps=entry["train_steps"],
                 server_batch_size=cfg.batch_size,
                 wall_seconds=entry["seconds"],
@@ -348,12 +409,63 @@ def _run_ecofed(cfg: EcoFedConfig, setting: Setting, ledger: Ledger) -> list[Rou
                     "samples_uploaded": entry["samples_uploaded"],
                     "train_samples": entry["train_samples"],
                     "buffer_bytes": entry["buffer_bytes"],
+                    "server_wall_seconds": entry["server_train_seconds"],
+                    "server_own_val_accuracy": entry.get("val_accuracy"),
                     "strategy_bytes_up": entry["bytes_up"],
                     "strategy_bytes_down": entry["bytes_down"],
                 },
             )
         )
-    return logs
+    return logs, (_score_test(cfg, keeper, split=split) if held_out else None)
+
+
+CHANCE_FAILURE = "the kept back"  # how run_federation's "at chance" failure begins
+
+
+def _check_ecofed_run(doc: dict[str, Any]) -> None:
+    """Raise :class:`ClientFailure` unless every sampled upload of every round arrived."""
+    problems = [
+        f"round {entry['round']}: {client}: {reason}"
+        for entry in doc["rounds"]
+        for client, reason in sorted((entry.get("refused") or {}).items())
+    ]
+    if doc.get("excluded_nodes"):
+        problems.append(f"excluded nodes: {doc['excluded_nodes']}")
+    failure = str(doc.get("failure") or "")
+    # A back left at chance is a (bad) data point, e.g. of a learning rate too low; a run
+    # that failed for any other reason (no upload accepted) is not.
+    if doc.get("status") != "completed" and not failure.startswith(CHANCE_FAILURE):
+        problems.append(f"run {doc.get('status')}: {failure}")
+    if problems:
+        raise ClientFailure(
+            f"{len(problems)} failed uploads or failures: " + "; ".join(p[:300] for p in problems)
+        )
+
+
+def _score_test(
+    cfg: EcoFedConfig,
+    keeper: BestKeeper,
+    split: SplitModel | None = None,
+    model: nn.Module | None = None,
+) -> TestScore | None:
+    """The kept round's model scored once on the test set.
+
+    With ``split``, the kept state is a back's and the frozen front computes its input;
+    otherwise it is ``model``'s (a whole model).
+    """
+    if keeper.state is None or keeper.round is None:
+        return None
+    images, labels = test_set(cfg)
+    if split is not None:
+        scorer = trainable_copy(split.back)
+        images = run_front(split.front, images, cfg.front_batch_size)
+    elif model is not None:
+        scorer = model
+    else:
+        raise ValueError("scoring the test set needs a split model or a model")
+    scorer.load_state_dict(keeper.state)
+    loss, accuracy = evaluate_back(scorer, images, labels)
+    return TestScore(keeper.round, accuracy, loss)
 
 
 @contextmanager
@@ -382,16 +494,16 @@ def _client_splits(cfg: EcoFedConfig, n: int) -> dict[str, tuple[LocalData, Loca
     }
 
 
-def _run_split(name: str, cfg: EcoFedConfig, setting: Setting, ledger: Ledger) -> list[RoundLog]:
+def _run_split(name: str, cfg: EcoFedConfig, setting: Setting, ledger: Ledger) -> Outcome:
     training = LocalTraining.from_config(cfg)
     engine = SPLIT_PROTOCOLS[name](initial_split(cfg), training, ledger)
     n = setting.num_clients
     data = {c: parts[0] for c, parts in _client_splits(cfg, n).items()}
     names = [client_name(i) for i in range(n)]
-    images, labels = test_set(cfg)
     val_images, val_labels = validation_set(cfg, n)
     k = clients_per_round(n, cfg.fraction_train, cfg.min_train_nodes)
     schedule = make_lr_schedule(cfg.lr_schedule)
+    keeper = BestKeeper()
     logs = []
     for server_round in range(1, cfg.num_server_rounds + 1):
         start = time.perf_counter()
@@ -401,16 +513,19 @@ def _run_split(name: str, cfg: EcoFedConfig, setting: Setting, ledger: Ledger) -
             {c: data[c] for c in sampled},
             training.for_round(schedule, server_round, cfg.num_server_rounds),
         )
-        loss, accuracy = engine.evaluate(images, labels)
-        val_accuracy = engine.evaluate(val_images, val_labels)[1] if len(val_labels) else None
+        val_loss, val_accuracy = (
+            engine.evaluate(val_images, val_labels) if len(val_labels) else (None, None)
+        )
+        keeper.offer(server_round, val_accuracy, engine.model().state_dict())
         blocks = engine.server_blocks_device
         train_seconds = sum(stats.server_seconds.values())
         logs.append(
             RoundLog(
                 round=server_round,
-                accuracy=accuracy,
-                loss=loss,
+                accuracy=None,
+                loss=None,
                 val_accuracy=val_accuracy,
+                val_loss=val_loss,
                 device_seconds=stats.device_seconds,
                 server_seconds=stats.aggregate_seconds + (0.0 if blocks else train_seconds),
                 server_train_seconds=0.0 if blocks else train_seconds,
@@ -424,22 +539,30 @@ def _run_split(name: str, cfg: EcoFedConfig, setting: Setting, ledger: Ledger) -
         )
         log(
             INFO,
-            "[%s ROUND %d/%d] accuracy %.4f | up %s B | down %s B | %.1f s",
+            "[%s ROUND %d/%d] val accuracy %s | up %s B | down %s B | %.1f s",
             name,
             server_round,
             cfg.num_server_rounds,
-            accuracy,
+            "-" if val_accuracy is None else f"{val_accuracy:.4f}",
             f"{ledger.total('up', round=server_round):,}",
             f"{ledger.total('down', round=server_round):,}",
             logs[-1].wall_seconds,
         )
-    return logs
+    return logs, _score_test(cfg, keeper, model=engine.model())
 
 
-def _run_central(cfg: EcoFedConfig, setting: Setting, frozen: bool) -> list[RoundLog]:
-    """Train on the pooled training rows of every client; each round sees as many samples
-    as the round's sampled clients hold (the budget of a federated round), drawn from
-    seeded passes over the pool."""
+def _run_central(cfg: EcoFedConfig, setting: Setting, frozen: bool, budget: str) -> Outcome:
+    """Train on the pooled training rows of every client, round by round.
+
+    Each round gets the SGD updates of the federated protocol it is a reference for
+    (``budget``): ``"sampled"`` (``central``, like ``fl``): the training rows of the round's
+    sampled clients times ``local-epochs``; ``"seen"`` (``central-frozen``, like
+    ``ecofed-best``, which replays every buffered upload each round): the rows of every
+    client sampled so far. Samples are drawn from seeded passes over the pool and cut into
+    batches like every other protocol's (:func:`~ecofed_flwr.batching.split_batches`).
+    """
+    if budget not in ("sampled", "seen"):
+        raise ValueError(f"budget must be 'sampled' or 'seen', got {budget!r}")
     split = initial_split(cfg)
     n = setting.num_clients
     parts = _client_splits(cfg, n)
@@ -448,13 +571,11 @@ def _run_central(cfg: EcoFedConfig, setting: Setting, frozen: bool) -> list[Roun
         np.concatenate([np.asarray(train.labels) for train, _ in parts.values()]),
         dtype=torch.int64,
     )
-    test_images, test_labels = test_set(cfg)
     val_images, val_labels = validation_set(cfg, n)
     if frozen:
         # The back alone, on fp32 activations of the frozen front (computed once).
         model = trainable_copy(split.back)
         images = run_front(split.front, images, cfg.front_batch_size)
-        test_images = run_front(split.front, test_images, cfg.front_batch_size)
         if len(val_labels):
             val_images = run_front(split.front, val_images, cfg.front_batch_size)
     else:
@@ -465,42 +586,59 @@ def _run_central(cfg: EcoFedConfig, setting: Setting, frozen: bool) -> list[Roun
     k = clients_per_round(n, cfg.fraction_train, cfg.min_train_nodes)
     sizes = [len(parts[client_name(i)][0].labels) for i in range(n)]
     stream = _sample_stream(len(labels), cfg.seed)
+    keeper = BestKeeper()
+    seen: set[int] = set()
     logs = []
     for server_round in range(1, cfg.num_server_rounds + 1):
-        start = time.perf_counter()
-        budget = sum(sizes[i] for i in sample_partitions(n, k, cfg.seed, server_round))
+        start, cpu_start = time.perf_counter(), time.thread_time()
+        sampled = sample_partitions(n, k, cfg.seed, server_round)
+        seen.update(sampled)
+        if budget == "sampled":
+            samples = training.local_epochs * sum(sizes[i] for i in sampled)
+        else:
+            samples = training.local_epochs * sum(sizes[i] for i in seen)
         rate = training.for_round(schedule, server_round, cfg.num_server_rounds).learning_rate
         for group in optimizer.param_groups:
             group["lr"] = rate
-        order = torch.from_numpy(np.fromiter((next(stream) for _ in range(budget)), np.int64))
+        order = torch.from_numpy(np.fromiter((next(stream) for _ in range(samples)), np.int64))
         model.train()
         steps = 0
-        for index in order.split(training.batch_size):
+        for index in split_batches(order, training.batch_size):
             loss = F.cross_entropy(model(channels_last(images[index])), labels[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             steps += 1
-        seconds = time.perf_counter() - start
-        test_loss, accuracy = evaluate_back(model, test_images, test_labels)
-        val_accuracy = evaluate_back(model, val_images, val_labels)[1] if len(val_labels) else None
+        seconds = time.thread_time() - cpu_start
+        val_loss, val_accuracy = (
+            evaluate_back(model, val_images, val_labels) if len(val_labels) else (None, None)
+        )
+        keeper.offer(server_round, val_accuracy, model.state_dict())
         logs.append(
             RoundLog(
                 round=server_round,
-                accuracy=accuracy,
-                loss=test_loss,
+                accuracy=None,
+                loss=None,
                 val_accuracy=val_accuracy,
+                val_loss=val_loss,
                 device_seconds={},
                 server_seconds=seconds,
                 server_train_seconds=seconds,
                 server_steps=steps,
                 server_batch_size=training.batch_size,
                 wall_seconds=time.perf_counter() - start,
-                extra={"train_samples": budget},
+                extra={"train_samples": samples},
             )
         )
-        log(INFO, "[central ROUND %d] accuracy %.4f | %.1f s", server_round, accuracy, seconds)
-    return logs
+        log(
+            INFO,
+            "[central ROUND %d] val accuracy %s | %d steps | %.1f s",
+            server_round,
+            "-" if val_accuracy is None else f"{val_accuracy:.4f}",
+            steps,
+            seconds,
+        )
+    return logs, _score_test(cfg, keeper, split=split if frozen else None, model=model)
 
 
 def _sample_stream(num_samples: int, seed: int) -> Iterator[int]:

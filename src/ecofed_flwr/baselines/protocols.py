@@ -39,8 +39,13 @@ SPLIT_PROTOCOLS: dict[str, type[SplitLearning]] = {"dpfl": VanillaDPFL, "lgl": L
 #: FedAvg protocols and what their devices train: the whole model or the back only.
 FL_PROTOCOLS: dict[str, str] = {"fl": "all", "fl-back": "back"}
 
-#: Central references and whether their front is frozen.
-CENTRAL_PROTOCOLS: dict[str, bool] = {"central": False, "central-frozen": True}
+#: Central references: whether their front is frozen, and whose SGD updates per round they
+#: get (``"sampled"``: the round's sampled clients' rows times local epochs, like ``fl``;
+#: ``"seen"``: every client sampled so far, like ``ecofed-best``, which replays them all).
+CENTRAL_PROTOCOLS: dict[str, tuple[bool, str]] = {
+    "central": (False, "sampled"),
+    "central-frozen": (True, "seen"),
+}
 
 #: The paper's settings (SPEC section 2): :data:`ecofed_flwr.defaults.PAPER`.
 ECOFED_PAPER: dict[str, Any] = dict(defaults.PAPER)

@@ -41,8 +41,9 @@ class RoundLog:
     ----------
     round : int
     accuracy, loss : float | None
-        Test evaluation of the global model after the round (reported, never used to
-        choose anything).
+        Test evaluation of the global model after the round, where a run scores the test
+        set every round (reported, never used to choose anything); None where the test set
+        is scored once, at the selected round (see :func:`summarize`).
     device_seconds : dict[str, float]
         Measured device compute per client that worked this round.
     server_seconds : float
@@ -50,8 +51,9 @@ class RoundLog:
         EcoFed's back-end training, local-loss DPFL's server steps).
     wall_seconds : float
         Wall-clock time of the round in this simulation.
-    val_accuracy : float | None
-        Accuracy on the training data's validation hold-out (drives model selection).
+    val_accuracy, val_loss : float | None
+        Accuracy and mean loss on the training data's validation hold-out (they drive
+        model selection and the time to a target).
     blocking_server_seconds : dict[str, float]
         Server compute a client waits for in the middle of its work (vanilla DPFL's
         gradient), per client.
@@ -74,6 +76,7 @@ class RoundLog:
     server_seconds: float
     wall_seconds: float
     val_accuracy: float | None = None
+    val_loss: float | None = None
     blocking_server_seconds: dict[str, float] = field(default_factory=dict)
     blocking_server_steps: dict[str, int] = field(default_factory=dict)
     server_train_seconds: float = 0.0
@@ -125,23 +128,49 @@ class TimeModel:
         return out
 
     def _estimate(self, ledger: Ledger, log: RoundLog, gpu: bool) -> dict[str, float]:
-        clients = set(log.device_seconds) | set(log.blocking_server_seconds)
-        clients |= {r.client for r in ledger.records if r.round == log.round}
+        return self.estimate_round(
+            client_facts(ledger, log),
+            log.server_seconds,
+            log.server_train_seconds,
+            log.server_steps,
+            log.server_batch_size,
+            gpu,
+        )
+
+    def estimate_round(
+        self,
+        facts: dict[str, dict[str, float]],
+        server_seconds: float,
+        server_train_seconds: float = 0.0,
+        server_steps: int = 0,
+        server_batch_size: int = 0,
+        gpu: bool = False,
+    ) -> dict[str, float]:
+        """A round's estimated duration and its parts from its :func:`client_facts`.
+
+        Works on stored figures alone, so a report can price stored runs under other
+        bandwidths and device factors without running them again.
+        """
         device, transfer, critical = 0.0, 0.0, 0.0
-        for client in clients:
-            c_device = self.device_slowdown * log.device_seconds.get(client, 0.0)
-            c_transfer = self.bandwidth.client_round_seconds(ledger, log.round, client)
+        bw = self.bandwidth
+        for fact in facts.values():
+            c_device = self.device_slowdown * fact["device_seconds"]
+            c_transfer = 0.0
+            for d in ("up", "down"):
+                if fact[f"messages_{d}"]:
+                    nbytes, messages = int(fact[f"bytes_{d}"]), int(fact[f"messages_{d}"])
+                    c_transfer += bw.seconds(nbytes, d, messages)
             if gpu and self.gpu_server is not None:
-                steps = log.blocking_server_steps.get(client, 0)
-                c_wait = steps * self.gpu_server.step_seconds(log.server_batch_size)
+                steps = fact["blocking_server_steps"]
+                c_wait = steps * self.gpu_server.step_seconds(server_batch_size)
             else:
-                c_wait = log.blocking_server_seconds.get(client, 0.0)
+                c_wait = fact["blocking_server_seconds"]
             if c_device + c_transfer + c_wait >= critical:
                 device, transfer, critical = c_device, c_transfer, c_device + c_transfer + c_wait
-        server = log.server_seconds
+        server = server_seconds
         if gpu and self.gpu_server is not None:
-            train = log.server_steps * self.gpu_server.step_seconds(log.server_batch_size)
-            server = log.server_seconds - log.server_train_seconds + train
+            train = server_steps * self.gpu_server.step_seconds(server_batch_size)
+            server = server_seconds - server_train_seconds + train
         return {
             "estimated_seconds": critical + server,
             "estimated_device_seconds": device,
@@ -166,6 +195,34 @@ class TimeModel:
                 "SGD step at the GPU model's step time (estimated_seconds_gpu)"
             ),
         }
+
+
+def client_facts(ledger: Ledger, log: RoundLog) -> dict[str, dict[str, float]]:
+    """What each client of ``log``'s round did: compute, bytes and messages each way.
+
+    ``device_seconds`` (measured device compute), ``blocking_server_seconds`` and
+    ``blocking_server_steps`` (server work the client waits for mid-round), and
+    ``bytes_up`` / ``bytes_down`` / ``messages_up`` / ``messages_down`` from the ledger:
+    all :meth:`TimeModel.estimate_round` needs.
+    """
+    sums: dict[str, dict[str, float]] = defaultdict(
+        lambda: {"bytes_up": 0, "bytes_down": 0, "messages_up": 0, "messages_down": 0}
+    )
+    for record in ledger.records:
+        if record.round == log.round:
+            fact = sums[record.client]
+            fact[f"bytes_{record.direction}"] += record.nbytes
+            fact[f"messages_{record.direction}"] += record.messages
+    clients = set(log.device_seconds) | set(log.blocking_server_seconds) | set(sums)
+    return {
+        client: {
+            "device_seconds": log.device_seconds.get(client, 0.0),
+            "blocking_server_seconds": log.blocking_server_seconds.get(client, 0.0),
+            "blocking_server_steps": log.blocking_server_steps.get(client, 0),
+            **sums[client],
+        }
+        for client in sorted(clients)
+    }
 
 
 def _finite(value: float | None) -> float | None:
@@ -198,6 +255,40 @@ def validation_gain_last_fifth(rounds: Sequence[dict[str, Any]]) -> float | None
     return float(max(values[cut:]) - max(values[:cut]))
 
 
+@dataclass(frozen=True)
+class TestScore:
+    """The test set's single score of a run: the global model of ``round``."""
+
+    round: int
+    accuracy: float
+    loss: float
+
+
+class BestKeeper:
+    """Keeps the weights of the round :func:`selected_round` will select, as a run goes.
+
+    That is the first round with the best validation accuracy (the last round when there
+    is no validation figure), so the test set can be scored once, on that round's model.
+    """
+
+    def __init__(self) -> None:
+        self.round: int | None = None
+        self.val_accuracy: float | None = None
+        self.state: dict[str, Any] | None = None
+
+    def offer(self, server_round: int, val_accuracy: float | None, state: dict[str, Any]) -> None:
+        """Consider round ``server_round``; copy ``state`` (a state dict) if it is better."""
+        if val_accuracy is not None and not math.isfinite(val_accuracy):
+            val_accuracy = None
+        if val_accuracy is None:
+            better = self.val_accuracy is None
+        else:
+            better = self.val_accuracy is None or val_accuracy > self.val_accuracy
+        if better:
+            self.round, self.val_accuracy = server_round, val_accuracy
+            self.state = {k: v.detach().cpu().clone() for k, v in state.items()}
+
+
 def summarize(
     protocol: str,
     config: dict[str, Any],
@@ -207,12 +298,22 @@ def summarize(
     clients_per_round: int,
     target_accuracy: float | None = None,
     extra: dict[str, Any] | None = None,
+    test: TestScore | None = None,
 ) -> dict[str, Any]:
     """The harness's results document of one run.
 
-    Per round: accuracy, bytes by direction and purpose, message counts, measured device
-    and server compute, and the estimated duration; totals; and, when ``target_accuracy``
-    is given, the first round that reaches it with the bytes and estimated time until then.
+    Per round: validation accuracy and loss, bytes by direction and purpose, message
+    counts, what each client did (:func:`client_facts`), measured device and server compute
+    and the estimated duration; totals; the round selected on validation
+    (:func:`selected_round`) and its test score ``test`` (the test set is scored once, at
+    that round; a run that scored it every round gives no ``test`` and the selected round's
+    own figure is used); and, when ``target_accuracy`` is given, the first round whose
+    *validation* accuracy reaches it, with the bytes and estimated time until then.
+
+    Raises
+    ------
+    ValueError
+        If ``test`` scores another round than the selected one.
     """
     by_round = ledger.by_round()
     # One ledger per round: the per-client sums below then scan one round's records only.
@@ -235,6 +336,7 @@ def summarize(
                 "round": log.round,
                 "accuracy": _finite(log.accuracy),
                 "val_accuracy": _finite(log.val_accuracy),
+                "val_loss": _finite(log.val_loss),
                 "loss": _finite(log.loss),
                 "clients": len(log.device_seconds),
                 "bytes_up": sizes.get("up", 0),
@@ -246,8 +348,12 @@ def summarize(
                 "messages_down": round_ledger.messages("down"),
                 "device_seconds": log.device_seconds,
                 "device_seconds_max": max(log.device_seconds.values(), default=0.0),
+                "client_facts": client_facts(round_ledger, log),
                 "server_seconds": log.server_seconds + sum(log.blocking_server_seconds.values()),
+                "nonblocking_server_seconds": log.server_seconds,
+                "server_train_seconds": log.server_train_seconds,
                 "server_steps": log.server_steps + sum(log.blocking_server_steps.values()),
+                "nonblocking_server_steps": log.server_steps,
                 "server_batch_size": log.server_batch_size,
                 "wall_seconds": log.wall_seconds,
                 **estimate,
@@ -261,27 +367,39 @@ def summarize(
     for record in ledger.records:
         purposes[f"{record.direction}_{record.purpose}"] += record.nbytes
     total_bytes = ledger.total()
-    accuracies = [r["accuracy"] for r in rounds if r["accuracy"] is not None]
     reached = next(
         (
             r
             for r in rounds
-            if target_accuracy is not None and (r["accuracy"] or 0) >= target_accuracy
+            if target_accuracy is not None and (r["val_accuracy"] or 0) >= target_accuracy
         ),
         None,
     )
     selected = selected_round(rounds)
+    if test is not None and (selected is None or test.round != selected["round"]):
+        raise ValueError(
+            f"the test set scored round {test.round}, but validation selects "
+            f"{selected['round'] if selected else None}"
+        )
+    if test is None:
+        test_accuracy = selected["accuracy"] if selected else None
+        test_loss = selected["loss"] if selected else None
+    else:
+        test_accuracy, test_loss = _finite(test.accuracy), _finite(test.loss)
     return {
         "protocol": protocol,
         "config": config,
         "clients_per_round": clients_per_round,
         "time_model": time_model.describe(),
         "rounds": rounds,
-        "final_accuracy": rounds[-1]["accuracy"] if rounds else None,
-        "best_accuracy": max(accuracies) if accuracies else None,
         "selected_round": selected["round"] if selected else None,
         "selected_val_accuracy": selected["val_accuracy"] if selected else None,
-        "selected_accuracy": selected["accuracy"] if selected else None,
+        "selected_accuracy": test_accuracy,
+        "selected_test_loss": test_loss,
+        "test_scored_once": test is not None,
+        "best_val_accuracy": max(
+            (r["val_accuracy"] for r in rounds if r["val_accuracy"] is not None), default=None
+        ),
         "validation_gain_last_fifth": validation_gain_last_fifth(rounds),
         "totals": {
             "bytes": total_bytes,
@@ -299,6 +417,7 @@ def summarize(
             **({"estimated_seconds_gpu": cumulative_gpu} if time_model.gpu_server else {}),
         },
         "target_accuracy": target_accuracy,
+        "target_on": "val_accuracy",
         "rounds_to_target": reached["round"] if reached else None,
         "bytes_to_target": reached["cumulative_bytes"] if reached else None,
         "estimated_seconds_to_target": reached["cumulative_estimated_seconds"] if reached else None,

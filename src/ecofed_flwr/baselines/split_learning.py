@@ -92,21 +92,21 @@ class Session:
 
     @contextmanager
     def device_compute(self) -> Iterator[None]:
-        """Time the block as device compute."""
-        start = time.perf_counter()
+        """Time the block as device compute (this thread's CPU time: load cannot bend it)."""
+        start = time.thread_time()
         try:
             yield
         finally:
-            self.device_seconds += time.perf_counter() - start
+            self.device_seconds += time.thread_time() - start
 
     @contextmanager
     def server_compute(self) -> Iterator[None]:
-        """Time the block as server compute spent on this client."""
-        start = time.perf_counter()
+        """Time the block as server compute spent on this client (thread CPU time)."""
+        start = time.thread_time()
         try:
             yield
         finally:
-            self.server_seconds += time.perf_counter() - start
+            self.server_seconds += time.thread_time() - start
 
 
 def _state_record(module: nn.Module) -> ArrayRecord:
@@ -203,12 +203,12 @@ class SplitLearning(ABC):
             back_states.append(session.back.state_dict())
             weights.append(len(labels))
             sessions.append(session)
-        start = time.perf_counter()
+        start = time.thread_time()
         if weights:
             for key, module in self.device_modules.items():
                 module.load_state_dict(fedavg_states(device_states[key], weights))
             self.back.load_state_dict(fedavg_states(back_states, weights))
-        aggregate_seconds = time.perf_counter() - start
+        aggregate_seconds = time.thread_time() - start
         samples = sum(s.samples for s in sessions)
         return SplitRoundStats(
             round=server_round,

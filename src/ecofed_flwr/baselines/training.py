@@ -16,6 +16,7 @@ from flwr.clientapp import ClientApp
 from torch import Tensor, nn
 
 from ecofed_flwr.app.task import num_classes_of
+from ecofed_flwr.batching import split_batches
 from ecofed_flwr.config import EcoFedConfig
 from ecofed_flwr.models import SplitModel, create_split
 from ecofed_flwr.schedule import LRSchedule
@@ -43,7 +44,8 @@ class LocalTraining(TrainerConfig):
         for epoch in range(self.local_epochs):
             rng = np.random.default_rng([self.seed, server_round, key, epoch])
             order = torch.from_numpy(rng.permutation(num_samples))
-            yield from order.split(self.batch_size)
+            # A last batch of one joins the one before (BatchNorm refuses a batch of one).
+            yield from split_batches(order, self.batch_size)
 
     def for_round(self, schedule: LRSchedule, server_round: int, num_rounds: int) -> LocalTraining:
         """These settings with the learning rate ``schedule`` gives round ``server_round``.
