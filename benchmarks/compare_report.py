@@ -1,30 +1,46 @@
 """The report of ``compare.py``: tables, goals and plots from the runs stored so far.
 
-Writes ``<out>/../compare.json`` (every figure of the tables), ``compare.md`` and
-``compare.png`` next to the run folder. Works on a partial benchmark: what is missing is
-named as missing.
+Writes ``compare.json`` (every figure of the tables), ``compare.md`` and ``compare.png``
+beside the run folder. Works on a partial benchmark: what is missing is named as missing.
+Times are re-priced from each run's stored per-client facts (thread CPU time of device and
+server compute, bytes and messages each way), so the time model's table needs no rerun.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from pathlib import Path
 from typing import Any
 
-PROTOCOL_ORDER = (
-    "fl",
-    "fl-back",
-    "dpfl",
-    "lgl",
-    "ecofed-paper",
-    "ecofed-best",
-    "central",
-    "central-frozen",
+from compare import (
+    MAIN,
+    PARTITIONS,
+    PROTOCOLS,
+    TUNED,
+    choice,
+    convergence,
+    plan_state,
+    tuning_runs,
 )
+
+from ecofed_flwr.baselines import TimeModel
+from ecofed_flwr.ledger import BandwidthModel
+
 REFERENCES = ("central", "central-frozen")
-ECOFED = ("ecofed-paper", "ecofed-best")
-PLATEAU_PP = 0.3
+DEVICE_FACTORS = (5.0, 15.0, 30.0)
+UPLINKS_MBPS = (1.0, 10.0, 100.0)
+DOWNLINK_PER_UPLINK = 5.0  # asymmetric access links: 1/5, 10/50, 100/500 Mbit/s
+LATENCY_S = 0.05
+HEADLINE = (15.0, 10.0)  # device factor, uplink Mbit/s of the goals
+#: Two-sided 95 % Student t quantiles by degrees of freedom.
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 8: 2.306, 10: 2.228}
+
+
+def load_runs(out: Path) -> list[dict[str, Any]]:
+    """Every stored run."""
+    return [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
 
 
 def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
@@ -33,312 +49,446 @@ def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def _reach(doc: dict[str, Any], target: float) -> dict[str, Any] | None:
-    """The first round whose test accuracy reaches ``target``: its cumulative figures."""
+def time_model(factor: float, uplink: float) -> TimeModel:
+    """The time model of one cell of the table."""
+    link = BandwidthModel(uplink, DOWNLINK_PER_UPLINK * uplink, LATENCY_S)
+    return TimeModel(link, device_slowdown=factor)
+
+
+def cumulative_seconds(doc: dict[str, Any], model: TimeModel) -> list[float]:
+    """Estimated time at the end of every round of a stored run under ``model``."""
+    total, out = 0.0, []
     for r in doc["rounds"]:
-        if (r["accuracy"] or 0.0) >= target:
-            return {
-                "round": r["round"],
-                "bytes": r["cumulative_bytes"],
-                "seconds_cpu_server": r["cumulative_estimated_seconds"],
-                "seconds_gpu_server": r.get("cumulative_estimated_seconds_gpu"),
-            }
+        total += model.estimate_round(
+            r["client_facts"],
+            r.get("nonblocking_server_seconds", r["server_seconds"]),
+        )["estimated_seconds"]
+        out.append(total)
+    return out
+
+
+def reach(doc: dict[str, Any], target: float | None) -> int | None:
+    """Index of the first round whose validation accuracy reaches ``target``."""
+    if target is None:
+        return None
+    for i, r in enumerate(doc["rounds"]):
+        if (r.get("val_accuracy") or 0.0) >= target:
+            return i
     return None
 
 
-def load_runs(out: Path) -> list[dict[str, Any]]:
-    """Every stored run (retries pending included, marked by ``retry``)."""
-    runs = []
-    for path in sorted((out / "runs").glob("*.json")):
-        runs.append(json.loads(path.read_text()))
-    return runs
-
-
-def summarize_runs(out: Path) -> dict[str, Any]:
-    """Tuning choices, per-partition figures, targets, ratios and goals."""
-    scale = json.loads((out / "scale.json").read_text())
-    runs = load_runs(out)
-    tuning: dict[str, list[dict[str, Any]]] = {}
-    for doc in runs:
-        if doc["phase"] == "tune":
-            tuning.setdefault(doc["protocol"], []).append(
-                {
-                    "learning-rate": doc["config"]["learning-rate"],
-                    "batch-size": doc["config"]["batch-size"],
-                    "val_accuracy": doc["selected_val_accuracy"],
-                    "test_accuracy": doc["selected_accuracy"],
-                    "host_flagged": doc["host_flagged"],
-                }
-            )
-    grid = len(scale["learning-rates"]) * len(scale["batch-sizes"])
-    chosen = {}
-    for protocol, points in tuning.items():
-        if len(points) == grid:
-            best = max(
-                points, key=lambda p: -1.0 if p["val_accuracy"] is None else p["val_accuracy"]
-            )
-            chosen[protocol] = {k: best[k] for k in ("learning-rate", "batch-size")}
-    # Final runs: the chosen values on every seed and partition (the tuning run of the first
-    # seed, IID, is that seed's final run).
-    finals: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for doc in runs:
-        protocol = doc["protocol"]
-        pick = chosen.get(protocol)
-        if pick is None or doc.get("retry"):
-            continue
-        if (doc["config"]["learning-rate"], doc["config"]["batch-size"]) != (
-            pick["learning-rate"],
-            pick["batch-size"],
-        ):
-            continue
-        finals.setdefault(doc["partition"], {}).setdefault(protocol, []).append(doc)
-    partitions = {}
-    for part, by_protocol in finals.items():
-        partitions[part] = _partition_summary(by_protocol)
+def _paired(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Test accuracy of ``a`` minus ``b``, seed by seed, with a 95 % t interval (pp)."""
+    by_seed = {d["config"]["seed"]: d["selected_accuracy"] for d in b}
+    diffs = {
+        d["config"]["seed"]: 100 * (d["selected_accuracy"] - by_seed[d["config"]["seed"]])
+        for d in a
+        if d["config"]["seed"] in by_seed
+    }
+    if not diffs:
+        return None
+    values = [diffs[s] for s in sorted(diffs)]
+    mean, std = _mean_std(values)
+    half = None
+    if len(values) > 1 and std is not None:
+        half = T95.get(len(values) - 1, 1.96) * std / math.sqrt(len(values))
     return {
-        "scale": scale,
-        "costs": _costs(runs),
-        "runs_stored": len(runs),
-        "runs_planned": _planned(scale),
-        "tuning": tuning,
-        "chosen": chosen,
-        "partitions": partitions,
-        "goals": _goals(partitions),
-        "time_model": next((d["time_model"] for d in runs), None),
-        "host_reference": json.loads((out / "host_reference.json").read_text())
-        if (out / "host_reference.json").exists()
-        else None,
+        "per_seed_pp": {str(s): diffs[s] for s in sorted(diffs)},
+        "mean_pp": mean,
+        "std_pp": std,
+        "ci95_pp": None if half is None or mean is None else [mean - half, mean + half],
     }
 
 
+def summarize_runs(out: Path) -> dict[str, Any]:
+    """Tuning choices, convergence, targets, finals, paired differences, times and goals."""
+    scale = json.loads((out / "scale.json").read_text())
+    runs = load_runs(out)
+    targets = (
+        json.loads((out / "targets.json").read_text()) if (out / "targets.json").exists() else {}
+    )
+    states = plan_state(out, scale, list(PROTOCOLS))
+    summary: dict[str, Any] = {
+        "scale": scale,
+        "runs_stored": len(runs),
+        "plan": {
+            state: sum(1 for _, s in states if s == state)
+            for state in ("done", "failed", "running", "pending", "waiting")
+        },
+        "failed_runs": sorted(spec.run_id for spec, s in states if s == "failed"),
+        "costs": _costs(runs),
+        "targets": targets,
+        "host_reference": _maybe_json(out / "host_reference.json"),
+        "time_model": {
+            "device_factors": DEVICE_FACTORS,
+            "uplinks_mbps": UPLINKS_MBPS,
+            "downlink_per_uplink": DOWNLINK_PER_UPLINK,
+            "latency_s_per_message": LATENCY_S,
+            "headline": {"device_factor": HEADLINE[0], "uplink_mbps": HEADLINE[1]},
+            "formula": next((d["time_model"]["formula"] for d in runs), None),
+            "gpu_server": "absent: no GPU was measured for this back (none was lent)",
+        },
+        "partitions": {},
+    }
+    for part in PARTITIONS:
+        summary["partitions"][part] = _partition(out, scale, runs, part, targets.get(part))
+    summary["goals"] = _goals(summary["partitions"])
+    summary["lq2_decision"] = _lq2_decision(summary["partitions"])
+    return summary
+
+
+def _maybe_json(path: Path) -> Any:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def _costs(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Measured cost per protocol: seconds per run and per round, host speed and load."""
+    """Measured cost per protocol: wall and CPU seconds per run and per round, host, load."""
     out: dict[str, dict[str, Any]] = {}
-    for protocol in PROTOCOL_ORDER:
+    for protocol in PROTOCOLS:
         docs = [d for d in runs if d["protocol"] == protocol]
         if not docs:
             continue
+        rounds = sum(len(d["rounds"]) for d in docs)
         out[protocol] = {
             "runs": len(docs),
-            "seconds_per_run": statistics.fmean(d["harness_seconds"] for d in docs),
-            "cpu_seconds_per_run": statistics.fmean(
-                d.get("harness_cpu_seconds", float("nan")) for d in docs
-            ),
-            "cpu_share": statistics.fmean(
-                d.get("harness_cpu_seconds", float("nan")) / d["harness_seconds"] for d in docs
-            ),
-            "seconds_per_round": statistics.fmean(
-                d["harness_seconds"] / len(d["rounds"]) for d in docs
-            ),
+            "wall_seconds": sum(d["harness_seconds"] for d in docs),
+            "cpu_seconds": sum(d["harness_cpu_seconds"] for d in docs),
+            "wall_seconds_per_round": sum(d["harness_seconds"] for d in docs) / rounds,
             "host_gflops": statistics.fmean(
                 (d["host_before"]["gemm_gflops"] + d["host_after"]["gemm_gflops"]) / 2 for d in docs
             ),
             "load_1min": statistics.fmean(
                 (d["host_before"]["loadavg"][0] + d["host_after"]["loadavg"][0]) / 2 for d in docs
             ),
-            "flagged": sum(1 for d in docs if d["host_flagged"]),
         }
     return out
 
 
-def _planned(scale: dict[str, Any]) -> int:
-    grid = len(scale["learning-rates"]) * len(scale["batch-sizes"])
-    # Per protocol: the grid, plus every (seed, partition) but the first seed's IID run.
-    return len(PROTOCOL_ORDER) * (grid + 2 * len(scale["seeds"]) - 1)
-
-
-def _partition_summary(by_protocol: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    rows: dict[str, dict[str, Any]] = {}
-    for protocol, docs in by_protocol.items():
-        acc = [d["selected_accuracy"] for d in docs if d["selected_accuracy"] is not None]
-        final = [d["final_accuracy"] for d in docs if d["final_accuracy"] is not None]
-        gains = [d["validation_gain_last_fifth"] for d in docs]
-        mean, std = _mean_std(acc)
-        t = [d["totals"] for d in docs]
-        rows[protocol] = {
-            "seeds": sorted(d["config"]["seed"] for d in docs),
-            "accuracy_mean": mean,
-            "accuracy_std": std,
-            "final_accuracy_mean": _mean_std(final)[0],
-            "best_accuracy_mean": _mean_std([d["best_accuracy"] for d in docs])[0],
-            "best_accuracy_min": min(d["best_accuracy"] for d in docs),
-            "validation_gain_last_fifth_pp": [None if g is None else 100 * g for g in gains],
-            "plateau": all(g is not None and 100 * g < PLATEAU_PP for g in gains),
-            "mb_per_client_round": statistics.fmean(
-                x["mean_bytes_per_client_round"] / 1e6 for x in t
-            ),
-            "total_mb": statistics.fmean(x["bytes"] / 1e6 for x in t),
-            "estimated_seconds": statistics.fmean(x["estimated_seconds"] for x in t),
-            "estimated_seconds_gpu": statistics.fmean(x.get("estimated_seconds_gpu", 0) for x in t),
-            "device_seconds": statistics.fmean(x["device_seconds"] for x in t),
-            "server_seconds": statistics.fmean(x["server_seconds"] for x in t),
-            "harness_seconds": statistics.fmean(d["harness_seconds"] for d in docs),
-            "host_flagged": [d["run_id"] for d in docs if d["host_flagged"]],
-            "learning_rate": docs[0]["config"]["learning-rate"],
-            "batch_size": docs[0]["config"]["batch-size"],
+def _partition(
+    out: Path,
+    scale: dict[str, Any],
+    runs: list[dict[str, Any]],
+    part: str,
+    target_entry: dict[str, Any] | None,
+) -> dict[str, Any]:
+    target = None if target_entry is None else target_entry.get("target_val_accuracy")
+    tuning: dict[str, Any] = {}
+    for protocol in TUNED:
+        points = []
+        for spec in tuning_runs(scale, part, protocol):
+            doc = next((d for d in runs if d["run_id"] == spec.run_id), None)
+            points.append(
+                {
+                    "learning-rate": spec.learning_rate,
+                    "local-epochs": spec.local_epochs,
+                    "val_accuracy": None if doc is None else doc["selected_val_accuracy"],
+                }
+            )
+        pick = choice(out, scale, part, protocol)
+        tuning[protocol] = {
+            "points": points,
+            "chosen": None
+            if pick is None
+            else {"learning-rate": pick.learning_rate, "local-epochs": pick.local_epochs},
         }
-    target, rule = _target(rows)
-    if target is not None:
-        for protocol, docs in by_protocol.items():
-            if protocol in REFERENCES:
-                continue
-            reached = [_reach(d, target) for d in docs]
-            hits = [r for r in reached if r is not None]
-            row = rows[protocol]
-            row["reached_target"] = f"{len(hits)}/{len(docs)}"
-            for key in ("bytes", "seconds_cpu_server", "seconds_gpu_server"):
-                values = [r[key] for r in hits if r[key] is not None]
-                row[f"{key}_to_target"] = (
-                    statistics.fmean(values) if values and len(hits) == len(docs) else None
-                )
-        for base in ("fl", "dpfl"):
-            if base not in rows:
-                continue
-            for row in rows.values():
-                for key in ("bytes", "seconds_cpu_server", "seconds_gpu_server"):
-                    a, b = rows[base].get(f"{key}_to_target"), row.get(f"{key}_to_target")
-                    row[f"{key}_ratio_{base}"] = a / b if a and b else None
-    return {"target_accuracy": target, "target_rule": rule, "protocols": rows}
+    verdicts = {p: convergence(out, scale, part, p) for p in ("fl", "ecofed-best")}
+    finals = {
+        p: [
+            d
+            for d in runs
+            if d["partition"] == part and d["phase"] == "final" and d["protocol"] == p
+        ]
+        for p in PROTOCOLS
+    }
+    rows: dict[str, Any] = {}
+    for protocol, docs in finals.items():
+        if docs:
+            rows[protocol] = _row(docs, target)
+    for base in ("fl", "dpfl"):
+        if base not in rows:
+            continue
+        for row in rows.values():
+            for key in ("bytes_to_target", "seconds_to_target"):
+                a, b = rows[base].get(key), row.get(key)
+                row[f"{key.split('_')[0]}_ratio_{base}"] = a / b if a and b else None
+    paired = {}
+    for name in ("ecofed-best", "ecofed-best-lq2", "ecofed-paper"):
+        if finals.get(name) and finals.get("fl"):
+            paired[f"{name} - fl"] = _paired(finals[name], finals["fl"])
+    if finals.get("ecofed-best-lq2") and finals.get("ecofed-best"):
+        paired["ecofed-best-lq2 - ecofed-best"] = _paired(
+            finals["ecofed-best-lq2"], finals["ecofed-best"]
+        )
+    return {
+        "target": target_entry,
+        "tuning": tuning,
+        "convergence": verdicts,
+        "protocols": rows,
+        "paired_test_differences": paired,
+        "time_table": _time_table(finals, target),
+    }
 
 
-def _target(rows: dict[str, dict[str, Any]]) -> tuple[float | None, str]:
-    fl = rows.get("fl", {}).get("accuracy_mean")
-    if fl is None:
-        return None, "fl has no finished run yet"
-    target = 0.97 * fl
-    reached = [rows[p]["best_accuracy_min"] for p in ECOFED if p in rows]
-    if reached and min(reached) < target:
-        return min(reached), "the highest test accuracy every run of both EcoFed variants reaches"
-    return target, "97 % of fl's converged accuracy"
+def _row(docs: list[dict[str, Any]], target: float | None) -> dict[str, Any]:
+    test, test_std = _mean_std([d["selected_accuracy"] for d in docs])
+    val = _mean_std([d["selected_val_accuracy"] for d in docs])[0]
+    totals = [d["totals"] for d in docs]
+    headline = time_model(*HEADLINE)
+    hits = [(d, reach(d, target)) for d in docs]
+    reached = [(d, i) for d, i in hits if i is not None]
+    row: dict[str, Any] = {
+        "seeds": sorted(d["config"]["seed"] for d in docs),
+        "learning_rate": docs[0]["config"]["learning-rate"],
+        "local_epochs": docs[0]["config"]["local-epochs"],
+        "batch_size": docs[0]["config"]["batch-size"],
+        "rounds": len(docs[0]["rounds"]),
+        "codec": docs[0]["config"]["codec"] if docs[0]["protocol"].startswith("ecofed") else None,
+        "test_accuracy_mean": test,
+        "test_accuracy_std": test_std,
+        "val_accuracy_mean": val,
+        "selected_rounds": [d["selected_round"] for d in docs],
+        "total_mb": statistics.fmean(t["bytes"] / 1e6 for t in totals),
+        "mb_per_client_round": statistics.fmean(
+            t["mean_bytes_per_client_round"] / 1e6 for t in totals
+        ),
+        "device_cpu_seconds": statistics.fmean(t["device_seconds"] for t in totals),
+        "server_cpu_seconds": statistics.fmean(t["server_seconds"] for t in totals),
+        "estimated_seconds": statistics.fmean(cumulative_seconds(d, headline)[-1] for d in docs),
+        "reached_target": f"{len(reached)}/{len(docs)}",
+    }
+    if reached and len(reached) == len(docs):
+        row["rounds_to_target"] = statistics.fmean(i + 1 for _, i in reached)
+        row["bytes_to_target"] = statistics.fmean(
+            d["rounds"][i]["cumulative_bytes"] for d, i in reached
+        )
+        row["seconds_to_target"] = statistics.fmean(
+            cumulative_seconds(d, headline)[i] for d, i in reached
+        )
+    return row
+
+
+def _time_table(
+    finals: dict[str, list[dict[str, Any]]], target: float | None
+) -> list[dict[str, Any]]:
+    """Estimated time to target of fl, dpfl and ecofed-best per device factor and uplink."""
+    table = []
+    for factor in DEVICE_FACTORS:
+        for uplink in UPLINKS_MBPS:
+            model = time_model(factor, uplink)
+            cell: dict[str, Any] = {"device_factor": factor, "uplink_mbps": uplink}
+            for protocol in ("fl", "dpfl", "ecofed-best", "ecofed-best-lq2", "ecofed-paper"):
+                docs = finals.get(protocol) or []
+                hits = [(d, reach(d, target)) for d in docs]
+                if docs and all(i is not None for _, i in hits):
+                    cell[protocol] = statistics.fmean(
+                        cumulative_seconds(d, model)[i]
+                        for d, i in hits  # type: ignore[index]
+                    )
+                else:
+                    cell[protocol] = None
+            for base in ("fl", "dpfl"):
+                a, b = cell.get(base), cell.get("ecofed-best")
+                cell[f"ratio_{base}_to_ecofed_best"] = a / b if a and b else None
+            table.append(cell)
+    return table
 
 
 def _goals(partitions: dict[str, Any]) -> dict[str, Any]:
     goals: dict[str, Any] = {}
-    for part, summary in partitions.items():
-        rows = summary["protocols"]
+    for part, data in partitions.items():
+        rows = data["protocols"]
         best, fl = rows.get("ecofed-best"), rows.get("fl")
         if not best or not fl:
             continue
-        gap = 100 * (fl["accuracy_mean"] - best["accuracy_mean"])
-        bytes_ratio = best.get("bytes_ratio_fl")
-        time_ratio = best.get("seconds_gpu_server_ratio_fl")
+        diff = data["paired_test_differences"].get("ecofed-best - fl") or {}
+        mean = diff.get("mean_pp")
+        need = -1.0 if part == "iid" else 0.0
+        headline = next(
+            (c for c in data["time_table"] if (c["device_factor"], c["uplink_mbps"]) == HEADLINE),
+            {},
+        )
         goals[part] = {
-            "accuracy_gap_pp_fl_minus_ecofed_best": gap,
-            "within_1pp": gap <= 1.0,
-            "bytes_ratio_fl": bytes_ratio,
-            "bytes_100x": bytes_ratio is not None and bytes_ratio >= 100,
-            "gpu_time_ratio_fl": time_ratio,
-            "gpu_time_20x": time_ratio is not None and time_ratio >= 20,
+            "accuracy_rule": "ecofed-best - fl >= -1 pp (IID) / >= 0 pp (Dirichlet 0.1), "
+            "mean of the paired test differences",
+            "ecofed_best_minus_fl_pp": mean,
+            "accuracy_met": mean is not None and mean >= need,
+            "bytes_ratio_fl": best.get("bytes_ratio_fl"),
+            "bytes_1000x_fl_met": (best.get("bytes_ratio_fl") or 0) >= 1000,
+            "bytes_ratio_dpfl": best.get("bytes_ratio_dpfl"),
+            "bytes_100x_dpfl_met": (best.get("bytes_ratio_dpfl") or 0) >= 100,
+            "time_ratio_fl": headline.get("ratio_fl_to_ecofed_best"),
+            "time_20x_fl_met": (headline.get("ratio_fl_to_ecofed_best") or 0) >= 20,
         }
     return goals
 
 
-def _pct(mean: float | None, std: float | None = None) -> str:
-    if mean is None:
+def _lq2_decision(partitions: dict[str, Any]) -> dict[str, Any]:
+    """lq2-ch+zstd becomes the default if within 1 pp of u4 on validation, both partitions."""
+    gaps = {}
+    for part, data in partitions.items():
+        rows = data["protocols"]
+        if "ecofed-best" in rows and "ecofed-best-lq2" in rows:
+            gaps[part] = 100 * (
+                rows["ecofed-best-lq2"]["val_accuracy_mean"]
+                - rows["ecofed-best"]["val_accuracy_mean"]
+            )
+    complete = len(gaps) == len(partitions)
+    return {
+        "val_gap_pp_lq2_minus_u4": gaps,
+        "rule": "switch when lq2 - u4 >= -1 pp (mean validation accuracy of the finals) on both "
+        "partitions",
+        "switch": complete and all(g >= -1.0 for g in gaps.values()),
+        "complete": complete,
+    }
+
+
+# ---------------------------------------------------------------- markdown
+
+
+def _pct(v: float | None, std: float | None = None) -> str:
+    if v is None:
         return "-"
-    return f"{100 * mean:.2f} ± {100 * std:.2f}" if std is not None else f"{100 * mean:.2f}"
+    return f"{100 * v:.2f} ± {100 * std:.2f}" if std is not None else f"{100 * v:.2f}"
 
 
-def _num(value: float | None, fmt: str) -> str:
-    return "-" if value is None else format(value, fmt)
+def _num(v: float | None, fmt: str) -> str:
+    return "-" if v is None else format(v, fmt)
 
 
 def markdown(summary: dict[str, Any]) -> str:
-    """The report as markdown tables."""
+    """The report as markdown."""
+    plan = summary["plan"]
     lines = [
-        f"Runs stored: {summary['runs_stored']} of {summary['runs_planned']} planned "
-        "(plus reruns of flagged runs).",
-        "",
-        "### Measured cost per run (one thread; CPU share = CPU seconds / wall seconds, "
-        "below 1 when other jobs took the core; host speed and load averaged over the probes "
-        "before and after each run)",
-        "",
-        "| protocol | runs | s per run | CPU s per run | CPU share | s per round | "
-        "host GFLOP/s | load (1 min) | flagged |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"Plan: {plan['done']} runs stored, {plan['failed']} failed, {plan['running']} running, "
+        f"{plan['pending']} pending, {plan['waiting']} not yet known.",
     ]
-    for protocol, cost in summary["costs"].items():
-        lines.append(
-            f"| {protocol} | {cost['runs']} | {cost['seconds_per_run']:.0f} | "
-            f"{cost['cpu_seconds_per_run']:.0f} | {cost['cpu_share']:.2f} | "
-            f"{cost['seconds_per_round']:.1f} | "
-            f"{cost['host_gflops']:.0f} | "
-            f"{cost['load_1min']:.1f} | {cost['flagged']} |"
-        )
+    if summary["failed_runs"]:
+        lines.append(f"Failed runs (not data points): {', '.join(summary['failed_runs'])}.")
     lines += [
         "",
-        "### Tuning (IID, first seed; validation accuracy (%) of the val-chosen round)",
+        "### Measured cost (one torch thread per run, two runs at a time)",
         "",
+        "| protocol | runs | wall s | CPU s | wall s per round | host GFLOP/s | load (1 min) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    scale = summary["scale"]
-    grid = [(lr, b) for lr in scale["learning-rates"] for b in scale["batch-sizes"]]
-    lines.append(
-        "| protocol | " + " | ".join(f"lr {lr:g}, b {b}" for lr, b in grid) + " | chosen |"
-    )
-    lines.append("|---|" + "---:|" * len(grid) + "---|")
-    for protocol in PROTOCOL_ORDER:
-        points = {
-            (p["learning-rate"], p["batch-size"]): p for p in summary["tuning"].get(protocol, [])
-        }
-        if not points:
-            continue
-        cells = []
-        for key in grid:
-            point = points.get(key)
-            if point is None:
-                cells.append("pending")
-            else:
-                flag = " (flagged)" if point["host_flagged"] else ""
-                cells.append(_pct(point["val_accuracy"]) + flag)
-        pick = summary["chosen"].get(protocol)
-        chosen = f"lr {pick['learning-rate']:g}, b {pick['batch-size']}" if pick else "pending"
-        lines.append(f"| {protocol} | " + " | ".join(cells) + f" | {chosen} |")
+    for protocol, c in summary["costs"].items():
+        lines.append(
+            f"| {protocol} | {c['runs']} | {c['wall_seconds']:.0f} | {c['cpu_seconds']:.0f} | "
+            f"{c['wall_seconds_per_round']:.1f} | {c['host_gflops']:.0f} | {c['load_1min']:.1f} |"
+        )
     for part, data in summary["partitions"].items():
-        rows = data["protocols"]
-        target = data["target_accuracy"]
         lines += [
             "",
-            f"### {part}",
+            f"## {part} ({PARTITIONS[part]})",
             "",
-            f"Target accuracy: {_pct(target)} % ({data['target_rule']}).",
+            "### Tuning (validation accuracy, %, tuning seed)",
             "",
-            "| protocol | lr, batch | seeds | accuracy (%) | final (%) | plateau (gain last "
-            "fifth, pp) | MB per client-round | MB to target | est. time to target, CPU server "
-            "(s) | est. time to target, GPU server (s) | bytes fl / x | bytes dpfl / x | time "
-            "fl / x (GPU server) | time dpfl / x (GPU server) |",
-            "|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for protocol in PROTOCOL_ORDER:
-            row = rows.get(protocol)
-            if row is None:
+        for protocol, t in data["tuning"].items():
+            cells = ", ".join(
+                f"lr {p['learning-rate']:g}/e{p['local-epochs']}: {_pct(p['val_accuracy'])}"
+                for p in t["points"]
+            )
+            pick = t["chosen"]
+            chosen = (
+                "pending"
+                if pick is None
+                else f"lr {pick['learning-rate']:g}, e{pick['local-epochs']}"
+            )
+            lines.append(f"- {protocol}: {cells} -> **{chosen}**")
+        lines += ["", "### Convergence (best validation accuracy, tuning seed)", ""]
+        for protocol, v in data["convergence"].items():
+            if v is None:
+                lines.append(f"- {protocol}: pending")
                 continue
-            gains = ", ".join(_num(g, ".2f") for g in row["validation_gain_last_fifth_pp"])
-            plateau = f"{'yes' if row['plateau'] else 'no'} ({gains})"
             lines.append(
-                f"| {protocol} | {row['learning_rate']:g}, {row['batch_size']} | "
-                f"{','.join(map(str, row['seeds']))} | "
-                f"{_pct(row['accuracy_mean'], row['accuracy_std'])} | "
-                f"{_pct(row['final_accuracy_mean'])} | {plateau} | "
-                f"{_num(row['mb_per_client_round'], '.4f')} | "
-                f"{_num(_div(row.get('bytes_to_target'), 1e6), '.3f')} | "
-                f"{_num(row.get('seconds_cpu_server_to_target'), '.0f')} | "
-                f"{_num(row.get('seconds_gpu_server_to_target'), '.0f')} | "
-                f"{_num(row.get('bytes_ratio_fl'), '.1f')} | "
-                f"{_num(row.get('bytes_ratio_dpfl'), '.1f')} | "
-                f"{_num(row.get('seconds_gpu_server_ratio_fl'), '.2f')} | "
-                f"{_num(row.get('seconds_gpu_server_ratio_dpfl'), '.2f')} |"
+                f"- {protocol}: {v['rounds']} rounds {_pct(v['best_val_accuracy'])} %, "
+                f"{v['rounds_doubled']} rounds {_pct(v['best_val_accuracy_doubled'])} % "
+                f"(gain {v['gain_pp']:+.2f} pp): "
+                f"{'converged' if v['converged'] else 'NOT converged'}; finals use "
+                f"{v['final_rounds']} rounds"
+            )
+        target = data["target"] or {}
+        lines += [
+            "",
+            f"Target (validation accuracy): {_pct(target.get('target_val_accuracy'))} %"
+            f" ({target.get('rule', 'pending')}; from {target.get('from_best_val_accuracy')}, "
+            f"fixed {target.get('fixed_at', '-')}).",
+            "",
+            "### Finals (test accuracy once, at the round chosen on validation)",
+            "",
+            "| protocol | lr, epochs, batch, rounds | seeds | test acc. (%) | val acc. (%) | "
+            "MB total | MB per client-round | reached | MB to target | est. s to target | "
+            "bytes fl / x | bytes dpfl / x | time fl / x |",
+            "|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
+        ]
+        for protocol in PROTOCOLS:
+            r = data["protocols"].get(protocol)
+            if r is None:
+                continue
+            codec = f", {r['codec']}" if r["codec"] else ""
+            lines.append(
+                f"| {protocol}{codec} | {r['learning_rate']:g}, {r['local_epochs']}, "
+                f"{r['batch_size']}, {r['rounds']} | {','.join(map(str, r['seeds']))} | "
+                f"{_pct(r['test_accuracy_mean'], r['test_accuracy_std'])} | "
+                f"{_pct(r['val_accuracy_mean'])} | {r['total_mb']:.3f} | "
+                f"{r['mb_per_client_round']:.4f} | {r['reached_target']} | "
+                f"{_num(_div(r.get('bytes_to_target'), 1e6), '.3f')} | "
+                f"{_num(r.get('seconds_to_target'), '.0f')} | "
+                f"{_num(r.get('bytes_ratio_fl'), ',.0f')} | "
+                f"{_num(r.get('bytes_ratio_dpfl'), ',.0f')} | "
+                f"{_num(r.get('seconds_ratio_fl'), '.1f')} |"
+            )
+        lines += ["", "### Paired test differences (pp, same seed and partition)", ""]
+        for name, p in data["paired_test_differences"].items():
+            if p is None:
+                continue
+            ci = p["ci95_pp"]
+            ci_text = "-" if ci is None else f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"
+            seeds = ", ".join(f"s{s}: {v:+.2f}" for s, v in p["per_seed_pp"].items())
+            lines.append(
+                f"- {name}: mean {_num(p['mean_pp'], '+.2f')} pp, 95 % CI {ci_text} ({seeds})"
+            )
+        lines += [
+            "",
+            "### Estimated time to target (s) by device factor and uplink (downlink 5x uplink, "
+            f"{LATENCY_S * 1000:.0f} ms per message)",
+            "",
+            "| device factor | uplink Mbit/s | fl | dpfl | ecofed-best | ecofed-best-lq2 | "
+            "ecofed-paper | fl / ecofed-best | dpfl / ecofed-best |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for c in data["time_table"]:
+            lines.append(
+                f"| {c['device_factor']:g} | {c['uplink_mbps']:g} | {_num(c['fl'], '.0f')} | "
+                f"{_num(c['dpfl'], '.0f')} | {_num(c['ecofed-best'], '.0f')} | "
+                f"{_num(c['ecofed-best-lq2'], '.0f')} | {_num(c['ecofed-paper'], '.0f')} | "
+                f"{_num(c['ratio_fl_to_ecofed_best'], '.1f')} | "
+                f"{_num(c['ratio_dpfl_to_ecofed_best'], '.1f')} |"
             )
     if summary["goals"]:
-        lines += ["", "### Goals (ecofed-best against fl)", ""]
-        for part, goal in summary["goals"].items():
+        lines += ["", "## Goals (ecofed-best against fl and dpfl)", ""]
+        for part, g in summary["goals"].items():
             lines.append(
-                f"- {part}: accuracy gap {goal['accuracy_gap_pp_fl_minus_ecofed_best']:+.2f} pp "
-                f"(within 1 pp: {'met' if goal['within_1pp'] else 'NOT met'}); bytes to target "
-                f"{_num(goal['bytes_ratio_fl'], '.0f')}x fewer (>= 100x: "
-                f"{'met' if goal['bytes_100x'] else 'NOT met'}); estimated time to target, GPU "
-                f"server, {_num(goal['gpu_time_ratio_fl'], '.1f')}x faster (>= 20x: "
-                f"{'met' if goal['gpu_time_20x'] else 'NOT met'})"
+                f"- {part}: accuracy ecofed-best - fl "
+                f"{_num(g['ecofed_best_minus_fl_pp'], '+.2f')} pp "
+                f"({'met' if g['accuracy_met'] else 'NOT met'}); bytes to target "
+                f"{_num(g['bytes_ratio_fl'], ',.0f')}x fewer than fl (>= 1,000x: "
+                f"{'met' if g['bytes_1000x_fl_met'] else 'NOT met'}), "
+                f"{_num(g['bytes_ratio_dpfl'], ',.0f')}x fewer than dpfl (>= 100x: "
+                f"{'met' if g['bytes_100x_dpfl_met'] else 'NOT met'}); time to target "
+                f"{_num(g['time_ratio_fl'], '.1f')}x less than fl at device factor 15, 10 Mbit/s "
+                f"(>= 20x: {'met' if g['time_20x_fl_met'] else 'NOT met'})"
             )
+    d = summary["lq2_decision"]
+    lines += [
+        "",
+        f"lq2-ch+zstd against u4 (validation, pp): {d['val_gap_pp_lq2_minus_u4']}; "
+        f"rule: {d['rule']}; "
+        f"switch: {d['switch'] if d['complete'] else 'pending'}.",
+        "",
+        "GPU-server column: absent (no GPU was lent to measure this back on).",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -346,69 +496,67 @@ def _div(value: float | None, by: float) -> float | None:
     return None if value is None else value / by
 
 
+# ---------------------------------------------------------------- plot
+
+
 def plot(out: Path, summary: dict[str, Any], path: Path) -> None:
-    """Mean test accuracy against cumulative bytes and estimated time, per partition."""
+    """Mean validation accuracy of the finals against cumulative bytes and estimated time."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = [d for d in load_runs(out) if not d.get("retry")]
-    parts = [p for p in ("iid", "non-iid") if p in summary["partitions"]]
+    runs = [d for d in load_runs(out) if d["phase"] == "final"]
+    parts = [p for p in PARTITIONS if any(d["partition"] == p for d in runs)]
     if not parts:
         return
-    fig, axes = plt.subplots(len(parts), 3, figsize=(17, 4.6 * len(parts)), squeeze=False)
-    columns = (
-        ("cumulative_bytes", 1e6, "cumulative bytes up + down (MB, log scale)"),
-        ("cumulative_estimated_seconds", 60, "estimated time, server on this CPU (min, log)"),
-        ("cumulative_estimated_seconds_gpu", 60, "estimated time, GPU server (min, log)"),
-    )
+    fig, axes = plt.subplots(len(parts), 2, figsize=(14, 4.8 * len(parts)), squeeze=False)
+    headline = time_model(*HEADLINE)
     for row, part in enumerate(parts):
-        rows = summary["partitions"][part]["protocols"]
-        for protocol in PROTOCOL_ORDER:
-            if protocol not in rows or protocol in REFERENCES:
-                continue
-            pick = (rows[protocol]["learning_rate"], rows[protocol]["batch_size"])
-            docs = [
-                d
-                for d in runs
-                if d["partition"] == part
-                and d["protocol"] == protocol
-                and (d["config"]["learning-rate"], d["config"]["batch-size"]) == pick
-            ]
+        target = (summary["partitions"][part]["target"] or {}).get("target_val_accuracy")
+        for protocol in PROTOCOLS:
+            docs = [d for d in runs if d["partition"] == part and d["protocol"] == protocol]
             if not docs:
                 continue
             n = min(len(d["rounds"]) for d in docs)
             acc = [
-                statistics.fmean(100 * (d["rounds"][i]["accuracy"] or 0) for d in docs)
+                statistics.fmean(100 * (d["rounds"][i]["val_accuracy"] or 0) for d in docs)
                 for i in range(n)
             ]
-            for col, (key, unit, _) in enumerate(columns):
-                xs = [
-                    statistics.fmean(max(d["rounds"][i].get(key) or 0, 1) for d in docs) / unit
-                    for i in range(n)
-                ]
-                axes[row][col].plot(xs, acc, marker=".", label=protocol)
-        for ref in REFERENCES:
-            if ref in rows and rows[ref]["accuracy_mean"] is not None:
+            if protocol in REFERENCES:
                 for ax in axes[row]:
-                    ax.axhline(100 * rows[ref]["accuracy_mean"], ls="--", lw=0.8, color="grey")
+                    ax.axhline(max(acc), ls="--", lw=0.8, color="grey")
                     ax.annotate(
-                        ref,
-                        (0, 100 * rows[ref]["accuracy_mean"]),
+                        f"{protocol} (best)",
+                        (0.01, max(acc)),
                         xycoords=("axes fraction", "data"),
                         fontsize=7,
                         color="grey",
                     )
-        target = summary["partitions"][part]["target_accuracy"]
-        for col, (_, _, label) in enumerate(columns):
+                continue
+            xb = [
+                statistics.fmean(max(d["rounds"][i]["cumulative_bytes"], 1) for d in docs) / 1e6
+                for i in range(n)
+            ]
+            xt = [
+                statistics.fmean(cumulative_seconds(d, headline)[i] for d in docs) / 60
+                for i in range(n)
+            ]
+            style = "-" if protocol in MAIN else ":"
+            axes[row][0].plot(xb, acc, style, marker=".", label=protocol)
+            axes[row][1].plot(xt, acc, style, marker=".", label=protocol)
+        labels = (
+            "cumulative bytes up + down (MB, log scale)",
+            "estimated time, device factor 15, 10/50 Mbit/s (min, log scale)",
+        )
+        for col, label in enumerate(labels):
             ax = axes[row][col]
-            ax.set_xscale("log")  # protocols differ by orders of magnitude on every axis
+            ax.set_xscale("log")
             if target is not None:
                 ax.axhline(100 * target, color="black", ls=":", lw=1)
             ax.set_xlabel(label)
-            ax.set_ylabel("test accuracy (%)")
-            ax.set_title(f"{part}: mean over seeds")
+            ax.set_ylabel("validation accuracy (%), mean over seeds")
+            ax.set_title(f"{part}: finals")
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
     fig.tight_layout()
@@ -419,10 +567,9 @@ def plot(out: Path, summary: dict[str, Any], path: Path) -> None:
 def write_report(out: Path) -> dict[str, Any]:
     """Write ``compare.json``, ``compare.md`` and ``compare.png`` beside ``out``."""
     summary = summarize_runs(out)
-    base = out.parent / out.name
-    base.parent.mkdir(parents=True, exist_ok=True)
     (out.parent / f"{out.name}.json").write_text(json.dumps(summary, indent=1) + "\n")
-    (out.parent / f"{out.name}.md").write_text(markdown(summary))
+    text = markdown(summary)
+    (out.parent / f"{out.name}.md").write_text(text)
     plot(out, summary, out.parent / f"{out.name}.png")
-    print(markdown(summary))
+    print(text)
     return summary
