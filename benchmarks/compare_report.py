@@ -77,6 +77,32 @@ def reach(doc: dict[str, Any], target: float | None) -> int | None:
     return None
 
 
+def to_target(
+    docs: list[dict[str, Any]], target: float | None, model: TimeModel
+) -> dict[int, tuple[int, float, int]]:
+    """Per seed that reaches ``target``: (bytes, estimated seconds, rounds) until then."""
+    out = {}
+    for d in docs:
+        i = reach(d, target)
+        if i is not None:
+            out[d["config"]["seed"]] = (
+                d["rounds"][i]["cumulative_bytes"],
+                cumulative_seconds(d, model)[i],
+                i + 1,
+            )
+    return out
+
+
+def ratio(base: dict[int, tuple], other: dict[int, tuple], index: int) -> dict[str, Any] | None:
+    """``base``'s figure over ``other``'s (means over the seeds both reached the target)."""
+    seeds = sorted(set(base) & set(other))
+    if not seeds:
+        return None
+    a = statistics.fmean(base[s][index] for s in seeds)
+    b = statistics.fmean(other[s][index] for s in seeds)
+    return {"ratio": a / b if b else None, "seeds": seeds}
+
+
 def _paired(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Test accuracy of ``a`` minus ``b``, seed by seed, with a 95 % t interval (pp)."""
     by_seed = {d["config"]["seed"]: d["selected_accuracy"] for d in b}
@@ -204,13 +230,18 @@ def _partition(
     for protocol, docs in finals.items():
         if docs:
             rows[protocol] = _row(docs, target)
+    headline = time_model(*HEADLINE)
+    reached = {p: to_target(docs, target, headline) for p, docs in finals.items() if docs}
     for base in ("fl", "dpfl"):
         if base not in rows:
             continue
-        for row in rows.values():
-            for key in ("bytes_to_target", "seconds_to_target"):
-                a, b = rows[base].get(key), row.get(key)
-                row[f"{key.split('_')[0]}_ratio_{base}"] = a / b if a and b else None
+        for protocol, row in rows.items():
+            if protocol in REFERENCES:  # no devices, no bytes: no ratio to speak of
+                continue
+            for key, index in (("bytes", 0), ("seconds", 1)):
+                r = ratio(reached[base], reached[protocol], index)
+                row[f"{key}_ratio_{base}"] = None if r is None else r["ratio"]
+                row[f"{key}_ratio_{base}_seeds"] = None if r is None else r["seeds"]
     paired = {}
     for name in ("ecofed-best", "ecofed-best-lq2", "ecofed-paper"):
         if finals.get(name) and finals.get("fl"):
@@ -234,8 +265,7 @@ def _row(docs: list[dict[str, Any]], target: float | None) -> dict[str, Any]:
     val = _mean_std([d["selected_val_accuracy"] for d in docs])[0]
     totals = [d["totals"] for d in docs]
     headline = time_model(*HEADLINE)
-    hits = [(d, reach(d, target)) for d in docs]
-    reached = [(d, i) for d, i in hits if i is not None]
+    reached = to_target(docs, target, headline)
     row: dict[str, Any] = {
         "seeds": sorted(d["config"]["seed"] for d in docs),
         "learning_rate": docs[0]["config"]["learning-rate"],
@@ -255,40 +285,35 @@ def _row(docs: list[dict[str, Any]], target: float | None) -> dict[str, Any]:
         "server_cpu_seconds": statistics.fmean(t["server_seconds"] for t in totals),
         "estimated_seconds": statistics.fmean(cumulative_seconds(d, headline)[-1] for d in docs),
         "reached_target": f"{len(reached)}/{len(docs)}",
+        "reached_seeds": sorted(reached),
     }
-    if reached and len(reached) == len(docs):
-        row["rounds_to_target"] = statistics.fmean(i + 1 for _, i in reached)
-        row["bytes_to_target"] = statistics.fmean(
-            d["rounds"][i]["cumulative_bytes"] for d, i in reached
-        )
-        row["seconds_to_target"] = statistics.fmean(
-            cumulative_seconds(d, headline)[i] for d, i in reached
-        )
+    if reached:  # means over the seeds that reached it (how many: reached_target)
+        row["rounds_to_target"] = statistics.fmean(r[2] for r in reached.values())
+        row["bytes_to_target"] = statistics.fmean(r[0] for r in reached.values())
+        row["seconds_to_target"] = statistics.fmean(r[1] for r in reached.values())
     return row
 
 
 def _time_table(
     finals: dict[str, list[dict[str, Any]]], target: float | None
 ) -> list[dict[str, Any]]:
-    """Estimated time to target of fl, dpfl and ecofed-best per device factor and uplink."""
+    """Estimated time to target per device factor and uplink: the mean over the seeds that
+    reached it, and the ratios of fl and dpfl to ecofed-best over the seeds both reached."""
     table = []
     for factor in DEVICE_FACTORS:
         for uplink in UPLINKS_MBPS:
             model = time_model(factor, uplink)
             cell: dict[str, Any] = {"device_factor": factor, "uplink_mbps": uplink}
+            times = {}
             for protocol in ("fl", "dpfl", "ecofed-best", "ecofed-best-lq2", "ecofed-paper"):
-                docs = finals.get(protocol) or []
-                hits = [(d, reach(d, target)) for d in docs]
-                if docs and all(i is not None for _, i in hits):
-                    cell[protocol] = statistics.fmean(
-                        cumulative_seconds(d, model)[i]
-                        for d, i in hits  # type: ignore[index]
-                    )
-                else:
-                    cell[protocol] = None
+                times[protocol] = to_target(finals.get(protocol) or [], target, model)
+                values = [v[1] for v in times[protocol].values()]
+                cell[protocol] = statistics.fmean(values) if values else None
+                cell[f"{protocol}_seeds"] = sorted(times[protocol])
             for base in ("fl", "dpfl"):
-                a, b = cell.get(base), cell.get("ecofed-best")
-                cell[f"ratio_{base}_to_ecofed_best"] = a / b if a and b else None
+                r = ratio(times[base], times["ecofed-best"], 1)
+                cell[f"ratio_{base}_to_ecofed_best"] = None if r is None else r["ratio"]
+                cell[f"ratio_{base}_seeds"] = None if r is None else r["seeds"]
             table.append(cell)
     return table
 
@@ -432,13 +457,24 @@ def markdown(summary: dict[str, Any]) -> str:
                 f"{r['batch_size']}, {r['rounds']} | {','.join(map(str, r['seeds']))} | "
                 f"{_pct(r['test_accuracy_mean'], r['test_accuracy_std'])} | "
                 f"{_pct(r['val_accuracy_mean'])} | {r['total_mb']:.3f} | "
-                f"{r['mb_per_client_round']:.4f} | {r['reached_target']} | "
+                f"{r['mb_per_client_round']:.4f} | {r['reached_target']} "
+                f"({','.join(map(str, r['reached_seeds'])) or '-'}) | "
                 f"{_num(_div(r.get('bytes_to_target'), 1e6), '.3f')} | "
                 f"{_num(r.get('seconds_to_target'), '.0f')} | "
-                f"{_num(r.get('bytes_ratio_fl'), ',.0f')} | "
-                f"{_num(r.get('bytes_ratio_dpfl'), ',.0f')} | "
-                f"{_num(r.get('seconds_ratio_fl'), '.1f')} |"
+                f"{_ratio(r.get('bytes_ratio_fl'))} | {_ratio(r.get('bytes_ratio_dpfl'))} | "
+                f"{_ratio(r.get('seconds_ratio_fl'))} |"
             )
+        notes = [
+            f"{protocol}: seeds {r['bytes_ratio_fl_seeds']}"
+            for protocol, r in data["protocols"].items()
+            if protocol != "fl" and r.get("bytes_ratio_fl_seeds")
+        ]
+        if notes:
+            lines += [
+                "",
+                "To-target columns are means over the seeds that reached the target; ratios "
+                "to fl use the seeds both reached (" + "; ".join(notes) + ").",
+            ]
         lines += ["", "### Paired test differences (pp, same seed and partition)", ""]
         for name, p in data["paired_test_differences"].items():
             if p is None:
@@ -490,6 +526,12 @@ def markdown(summary: dict[str, Any]) -> str:
         "GPU-server column: absent (no GPU was lent to measure this back on).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _ratio(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.2g}" if value < 1 else f"{value:.1f}"
 
 
 def _div(value: float | None, by: float) -> float | None:
