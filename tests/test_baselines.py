@@ -38,7 +38,7 @@ from ecofed_flwr.baselines.wire import Link, as_pushed, task_identity
 from ecofed_flwr.codec import make_codec
 from ecofed_flwr.config import EcoFedConfig
 from ecofed_flwr.ledger import BandwidthModel, Ledger
-from ecofed_flwr.models import create_split
+from ecofed_flwr.models import create_split, register_sequential, unregister_model
 from ecofed_flwr.protocol import wire_nbytes
 from ecofed_flwr.server import EcoFedServer
 
@@ -468,3 +468,33 @@ def test_a_round_in_which_a_sampled_client_failed_voids_the_run(
         )
     with pytest.raises(ClientFailure, match="simulated device failure"):
         run_protocol(name, setting, {"fraction-train": 1.0, "num-server-rounds": 1})
+
+
+@pytest.fixture(scope="module")
+def dropout_model() -> Iterator[str]:
+    """A split model whose back has dropout (as EfficientNet's classifier has)."""
+    stages = [
+        ("stem", nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())),
+        ("body", nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())),
+        ("head", nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(8 * 16 * 16, 10))),
+    ]
+    register_sequential("baselines_dropout_net", stages, input_size=16)
+    yield "baselines_dropout_net"
+    unregister_model("baselines_dropout_net")
+
+
+def test_runs_with_dropout_repeat_and_dpfl_still_equals_fl(
+    setting: Setting, dropout_model: str
+) -> None:
+    # Dropout masks come from (seed, round, client) only: not from whatever ran before in
+    # the process (before the fix, fl's and dpfl's masks did, and their curves differed).
+    overrides = {"model": dropout_model, "cut": "stem", "fraction-train": 1.0}
+    docs = []
+    for name, noise in (("fl", 1), ("fl", 2), ("dpfl", 3)):
+        torch.manual_seed(noise)
+        torch.rand(noise)  # leave the global generator somewhere else each time
+        docs.append(run_protocol(name, setting, overrides, label=f"{name}-dropout-{noise}"))
+    curves = [[(r["val_accuracy"], r["val_loss"]) for r in doc["rounds"]] for doc in docs]
+    assert curves[0] == curves[1]
+    for (acc, loss), (acc_dpfl, loss_dpfl) in zip(curves[0], curves[2], strict=True):
+        assert acc == acc_dpfl and loss == pytest.approx(loss_dpfl, rel=1e-4)

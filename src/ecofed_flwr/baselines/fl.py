@@ -139,14 +139,15 @@ def train_local(
         _stage(model, 0).eval()  # frozen: BatchNorm keeps its pre-trained statistics
     loss_sum, samples = 0.0, 0
     start = time.thread_time()  # compute time of this thread: load cannot bend it
-    for index in training.batches(len(labels), server_round, client):
-        y = labels[index]
-        loss = F.cross_entropy(model(channels_last(data.images[index])), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        loss_sum += float(loss.detach()) * len(y)
-        samples += len(y)
+    with training.random_draws(server_round, client):
+        for index in training.batches(len(labels), server_round, client):
+            y = labels[index]
+            loss = F.cross_entropy(model(channels_last(data.images[index])), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += float(loss.detach()) * len(y)
+            samples += len(y)
     seconds = time.thread_time() - start
     return loss_sum / max(samples, 1), seconds
 

@@ -603,12 +603,13 @@ def _run_central(cfg: EcoFedConfig, setting: Setting, frozen: bool, budget: str)
         order = torch.from_numpy(np.fromiter((next(stream) for _ in range(samples)), np.int64))
         model.train()
         steps = 0
-        for index in split_batches(order, training.batch_size):
-            loss = F.cross_entropy(model(channels_last(images[index])), labels[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            steps += 1
+        with training.random_draws(server_round, "central"):
+            for index in split_batches(order, training.batch_size):
+                loss = F.cross_entropy(model(channels_last(images[index])), labels[index])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                steps += 1
         seconds = time.thread_time() - cpu_start
         val_loss, val_accuracy = (
             evaluate_back(model, val_images, val_labels) if len(val_labels) else (None, None)

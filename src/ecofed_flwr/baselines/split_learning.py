@@ -195,8 +195,9 @@ class SplitLearning(ABC):
         for client, data in clients.items():
             session = self._open(server_round, client)
             labels = torch.as_tensor(np.asarray(data.labels), dtype=torch.int64)
-            for index in self.training.batches(len(labels), server_round, client):
-                self.step(session, server_round, data.images[index], labels[index])
+            with self.training.random_draws(server_round, client):
+                for index in self.training.batches(len(labels), server_round, client):
+                    self.step(session, server_round, data.images[index], labels[index])
             received = self._close(server_round, session, len(labels))
             for key, state in received.items():
                 device_states[key].append(state)

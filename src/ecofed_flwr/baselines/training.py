@@ -39,13 +39,26 @@ class LocalTraining(TrainerConfig):
 
     def batches(self, num_samples: int, server_round: int, client: str) -> Iterator[Tensor]:
         """Index batches of every local epoch; the order depends on round, client and epoch."""
-        # A digest, not hash(): Python salts string hashes per process.
-        key = int.from_bytes(hashlib.sha256(client.encode()).digest()[:8], "big")
+        key = _client_key(client)
         for epoch in range(self.local_epochs):
             rng = np.random.default_rng([self.seed, server_round, key, epoch])
             order = torch.from_numpy(rng.permutation(num_samples))
             # A last batch of one joins the one before (BatchNorm refuses a batch of one).
             yield from split_batches(order, self.batch_size)
+
+    @contextmanager
+    def random_draws(self, server_round: int, client: str) -> Iterator[None]:
+        """Seed torch's random draws (dropout) of one client's round, and restore them after.
+
+        Every protocol's client-round draws its dropout masks from ``(seed, round, client)``
+        alone: a run is reproducible from its settings, whatever ran before it in the
+        process, and split learning (front on the device, back on the server, in that order
+        per step) draws exactly the masks the whole model draws in FedAvg.
+        """
+        with torch.random.fork_rng(devices=[]):
+            digest = hashlib.sha256(f"{self.seed}/{server_round}/{client}".encode()).digest()
+            torch.manual_seed(int.from_bytes(digest[:8], "big") >> 1)
+            yield
 
     def for_round(self, schedule: LRSchedule, server_round: int, num_rounds: int) -> LocalTraining:
         """These settings with the learning rate ``schedule`` gives round ``server_round``.
@@ -54,6 +67,11 @@ class LocalTraining(TrainerConfig):
         """
         rate = schedule.round_learning_rate(self.learning_rate, server_round, num_rounds, 0.5)
         return dataclasses.replace(self, learning_rate=rate)
+
+
+def _client_key(client: str) -> int:
+    # A digest, not hash(): Python salts string hashes per process.
+    return int.from_bytes(hashlib.sha256(client.encode()).digest()[:8], "big")
 
 
 def initial_split(cfg: EcoFedConfig) -> SplitModel:
