@@ -27,7 +27,7 @@ class EcoFedConfig:
     """Every setting of an EcoFed federation, with the defaults of ``make run``.
 
     Python names are the snake_case form of the run-config keys (``learning-rate`` is
-    ``learning_rate``). See the README's table for what each one does.
+    ``learning_rate``). See docs/settings.md for what each one does.
     """
 
     model: str = defaults.MODEL

@@ -106,7 +106,7 @@ def split_settings(owner: str, settings: dict[str, Any]) -> dict[str, Any]:
         For an unknown setting: names ``owner`` and the closest known setting.
     """
     settings = dict(settings)
-    if isinstance(settings.get("trainer"), str):  # the README's trainer="copies"
+    if isinstance(settings.get("trainer"), str):  # the docs' trainer="copies"
         settings["mode"] = settings.pop("trainer")
     for flower, ours in FLOWER_RENAMED.items():
         if flower in settings:
