@@ -6,12 +6,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ecofed-installed
 ARGS ?=
+# Folder of the Fashion-MNIST idx files when not the Debian package's (see scripts/ensure-data.sh)
+DATA_DIR ?=
 
 export FLWR_TELEMETRY_ENABLED=0
 export FLWR_DISABLE_UPDATE_CHECK=1
 export RAY_USAGE_STATS_ENABLED=0
-export HF_HUB_OFFLINE=1
-export HF_DATASETS_OFFLINE=1
+# Offline unless the caller says otherwise (HF_HUB_OFFLINE=0 HF_DATASETS_OFFLINE=0 for hf: data)
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
 
 .PHONY: setup data test lint run clean
 
@@ -24,7 +27,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP) data
 
 data:
-	@bash scripts/ensure-data.sh
+	@bash scripts/ensure-data.sh $(DATA_DIR)
 
 # ARGS goes to `ecofed run`, e.g. make run ARGS="--run-config 'num-server-rounds=3'"
 run: setup

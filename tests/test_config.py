@@ -19,7 +19,7 @@ def test_pyproject_run_config_matches_the_defaults() -> None:
 
 
 def test_readme_documents_every_setting() -> None:
-    readme = (PYPROJECT.parent / "README.md").read_text()
+    readme = (PYPROJECT.parent / "docs" / "settings.md").read_text()
     missing = [key for key in EcoFedConfig().to_dict() if f"`{key}`" not in readme]
     assert not missing
 

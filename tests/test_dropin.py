@@ -106,11 +106,11 @@ def test_a_stock_app_switches_in_at_most_10_changed_lines_per_side(side: str) ->
 
 
 def test_readme_shows_exactly_those_diffs() -> None:
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO / "docs" / "flower-integration.md").read_text()
     section = readme.split("## Using EcoFed in an existing Flower app", 1)[1].split("\n## ", 1)[0]
     for side, files in SWITCHES.items():
         diff = "\n".join(switch_diff(*files))
-        assert f"```diff\n{diff}\n```" in section, f"README lacks the {side} diff:\n{diff}"
+        assert f"```diff\n{diff}\n```" in section, f"the page lacks the {side} diff:\n{diff}"
 
 
 def test_the_stock_apps_work_and_the_apps_model_weights_are_refused_clearly(

@@ -265,7 +265,7 @@ def _add_run_parser(subparsers: _Subparsers) -> None:
         help=(
             "go on with the run in RUN_DIR (a run folder with a checkpoint/) after its last "
             "finished round; --run-config may then only change settings that leave the "
-            "results as they are (e.g. round-timeout; see the README)"
+            "results as they are (e.g. round-timeout; see docs/resume.md)"
         ),
     )
     parser.add_argument(

@@ -27,10 +27,11 @@ class EcoFedConfig:
     """Every setting of an EcoFed federation, with the defaults of ``make run``.
 
     Python names are the snake_case form of the run-config keys (``learning-rate`` is
-    ``learning_rate``). See the README's table for what each one does.
+    ``learning_rate``). See docs/settings.md for what each one does.
     """
 
     model: str = defaults.MODEL
+    model_module: str = ""
     cut: str = defaults.CUT
     weights: str = defaults.WEIGHTS
     input_size: int = defaults.INPUT_SIZE
@@ -42,6 +43,7 @@ class EcoFedConfig:
     num_server_rounds: int = defaults.NUM_SERVER_ROUNDS
     fraction_train: float = defaults.FRACTION_TRAIN
     min_train_nodes: int = defaults.MIN_TRAIN_NODES
+    min_available_nodes: int = 0
     refresh: str = defaults.REFRESH
     replay: str = defaults.REPLAY
     codec: str = defaults.CODEC
@@ -67,6 +69,7 @@ class EcoFedConfig:
             ("input_size", 8),
             ("num_server_rounds", 1),
             ("min_train_nodes", 1),
+            ("min_available_nodes", 0),
             ("batch_size", 1),
             ("local_epochs", 1),
             ("front_batch_size", 1),
@@ -138,6 +141,13 @@ class EcoFedConfig:
             "seed": self.seed,
         }
 
+    def nodes_to_wait_for(self, num_nodes_hint: int = 0) -> int:
+        """Nodes the server waits for before round 1 (``min-available-nodes``; 0: the
+        simulated device count when known, else ``min-train-nodes``)."""
+        if self.min_available_nodes:
+            return max(self.min_available_nodes, self.min_train_nodes)
+        return max(self.min_train_nodes, num_nodes_hint)
+
     @property
     def buffer_memory_bytes(self) -> int:
         """``buffer-memory-mb`` in bytes (1 MB = 10^6 bytes); 0: no bound."""
@@ -179,6 +189,7 @@ RESUME_MAY_CHANGE = (
     "resume",
     "data-dir",
     "round-timeout",
+    "min-available-nodes",
     "buffer-memory-mb",
     "device",
 )

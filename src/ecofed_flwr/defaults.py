@@ -1,7 +1,7 @@
 """Every default setting of ecofed-flwr, in one place.
 
 The run config (``pyproject.toml``), :class:`~ecofed_flwr.config.EcoFedConfig`, the core
-:class:`~ecofed_flwr.server.EcoFedServer`, the Flower strategies, the trainer and the README
+:class:`~ecofed_flwr.server.EcoFedServer`, the Flower strategies, the trainer and docs/settings.md
 all read their defaults from here, so a default has one value everywhere. The values were
 chosen by ``benchmarks/default_sweep.py`` on the validation hold-out (never the test set); the
 paper's own settings are :data:`PAPER`.

@@ -59,6 +59,7 @@ __all__ = [
     "start_superlink",
     "start_supernode",
     "stop_process",
+    "keep_out_of_package",
     "write_flwr_config",
 ]
 
@@ -72,10 +73,12 @@ FLOWER_ENV: dict[str, str] = {
     "FLWR_TELEMETRY_ENABLED": "0",
     "FLWR_DISABLE_UPDATE_CHECK": "1",
     "RAY_USAGE_STATS_ENABLED": "0",
-    "HF_HUB_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
     "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
 }
+
+#: Offline by default, unless the caller's environment says otherwise: ``hf:`` data sets and
+#: hub weights need ``HF_HUB_OFFLINE=0 HF_DATASETS_OFFLINE=0 ecofed run ...``.
+OFFLINE_DEFAULTS: dict[str, str] = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
 #: Warning filter added to ``PYTHONWARNINGS`` of every Flower process we start: ``ray.init``
 #: (in ``flwr-simulation``) warns that Ray will stop hiding GPUs from actors with
@@ -234,6 +237,8 @@ def flower_env(flwr_home: Path, base: Mapping[str, str] | None = None) -> dict[s
     """
     env = dict(os.environ if base is None else base)
     env.update(FLOWER_ENV)
+    for key, value in OFFLINE_DEFAULTS.items():
+        env.setdefault(key, value)
     env["FLWR_HOME"] = str(flwr_home)
     warning_filters = [f for f in env.get("PYTHONWARNINGS", "").split(",") if f]
     if RAY_ACCELERATOR_WARNING_FILTER not in warning_filters:
@@ -855,6 +860,56 @@ def summary_lines(doc: Mapping[str, Any], wall_seconds: float) -> list[str]:
 # ---------------------------------------------------------------------------------------- run
 
 
+def keep_out_of_package(app_dir: Path, output_root: Path) -> bool:
+    """Make ``flwr run`` leave ``output_root`` out of the app's package; True if it had to.
+
+    ``flwr run`` packages the app folder less what its ``.gitignore`` excludes. An output
+    root inside the app folder that the ``.gitignore`` does not exclude would carry every
+    earlier run (logs, checkpoints, Flower's home, copies of the app) into the next run's
+    package, until Flower refuses it (path depth or size). Such a root is added to the
+    app's ``.gitignore``, and the user is told.
+    """
+    try:
+        relative = output_root.resolve().relative_to(app_dir.resolve())
+    except ValueError:
+        return False  # outside the app folder: never packaged
+    if relative == Path("."):
+        raise LaunchUsageError(
+            f"the output root {output_root} is the app folder itself: choose a folder inside "
+            "it (e.g. outputs/) or outside it"
+        )
+    gitignore = app_dir / ".gitignore"
+    text = gitignore.read_text(encoding="utf-8") if gitignore.is_file() else ""
+    probe = f"{relative.as_posix()}/run/results.json"
+    if not _packaged(text, probe):
+        return False
+    line = f"/{relative.as_posix()}/"
+    with gitignore.open("a", encoding="utf-8") as handle:
+        handle.write(("" if not text or text.endswith("\n") else "\n") + line + "\n")
+    print(
+        f"note: added {line} to {gitignore}: flwr run packages the app folder, and run "
+        "outputs inside it must stay out of the package",
+        flush=True,
+    )
+    return True
+
+
+def _packaged(gitignore: str, path: str) -> bool:
+    """Whether Flower's packaging rules keep ``path`` with this ``.gitignore``."""
+    try:
+        from flwr.cli.utils import filter_paths_for_publish
+    except ImportError:  # another Flower: judge by the .gitignore alone
+        import pathspec
+
+        spec = pathspec.PathSpec.from_lines("gitwildmatch", gitignore.splitlines())
+        return not spec.match_file(path)
+    files: dict[str, Path | bytes] = {".gitignore": gitignore.encode(), path: b"{}"}
+    try:
+        return path in filter_paths_for_publish(files)
+    except Exception:  # e.g. a path deeper than Flower allows: it must be kept out anyway
+        return True
+
+
 def _new_run_dir(output_root: Path) -> Path:
     stamp = datetime.now().strftime("run-%Y%m%d-%H%M%S")
     for suffix in ["", *(f"-{i}" for i in range(2, 100))]:
@@ -965,6 +1020,7 @@ def run_local_federation(
         nodes, overrides = _resume_settings(app_dir, resume, run_config, num_supernodes)
         root = (output_root or resume.parent).expanduser().resolve()
     _toml_string(str(root))  # a path flwr cannot take is a usage error, found before starting
+    keep_out_of_package(app_dir, root)
     started = time.perf_counter()
     if resume is None:
         run_dir = _new_run_dir(root)

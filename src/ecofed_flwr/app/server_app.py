@@ -118,7 +118,7 @@ def run_federation(
         fingerprint=split.fingerprint,
         activation_shape=split.activation_shape,
         num_classes=num_classes,
-        min_available_nodes=max(cfg.min_train_nodes, num_nodes_hint),
+        min_available_nodes=cfg.nodes_to_wait_for(num_nodes_hint),
         upload_config={"front-batch-size": cfg.front_batch_size},
         front_description=describe_split(split),
         **cfg.server_settings(),

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from ecofed_flwr.clients import LocalData
-from ecofed_flwr.config import EcoFedConfig
+from ecofed_flwr.config import ConfigError, EcoFedConfig
 from ecofed_flwr.data import (
     ArrayDataset,
     load_dataset,
@@ -36,8 +41,50 @@ def _split(
     return create_split(model, cut, weights, num_classes, input_size, seed)
 
 
+def import_model_module(spec: str) -> None:
+    """Import the module ``model-module`` names (once per process), for its registrations.
+
+    ``spec`` is a dotted module name importable where the apps run, or the path of a
+    ``.py`` file (absolute, or relative to the working folder). Its top level registers
+    the user's model (``register_sequential``/``register_model``), so that the ServerApp
+    and every ClientApp, each in its own process, know the model the run config names.
+
+    Raises
+    ------
+    ConfigError
+        If the module cannot be found or raises while it is imported.
+    """
+    if not spec:
+        return
+    path = Path(spec).expanduser()
+    try:
+        if spec.endswith(".py") or path.is_file():
+            path = path.resolve()
+            name = "ecofed_user_models_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
+            if name in sys.modules:
+                return
+            loader = importlib.util.spec_from_file_location(name, path)
+            if loader is None or loader.loader is None or not path.is_file():
+                raise FileNotFoundError(f"no Python file at {path}")
+            module = importlib.util.module_from_spec(loader)
+            sys.modules[name] = module
+            try:
+                loader.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[name]
+                raise
+        else:
+            importlib.import_module(spec)
+    except Exception as err:
+        raise ConfigError(
+            f"model-module {spec!r} could not be imported: {type(err).__name__}: {err}"
+        ) from err
+
+
 def build_split(cfg: EcoFedConfig) -> SplitModel:
-    """The split model of ``cfg`` (cached per process: Ray actors are long-lived)."""
+    """The split model of ``cfg`` (cached per process: Ray actors are long-lived), after
+    importing ``model-module`` (where a user's own model is registered)."""
+    import_model_module(cfg.model_module)
     return _split(cfg.model, cfg.cut, cfg.weights, num_classes_of(cfg), cfg.input_size, cfg.seed)
 
 

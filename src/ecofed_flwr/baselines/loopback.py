@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from flwr.app import Context, Error, Message, RecordDict
+from flwr.app.user_config import UserConfig
 from flwr.clientapp import ClientApp
 from flwr.common.constant import SUPERLINK_NODE_ID
 from flwr.serverapp import ServerApp
@@ -38,7 +39,9 @@ class LoopbackGrid(OfflineGrid):
         Simulated nodes; node ``i`` gets partition ``i`` of ``num_nodes``.
     """
 
-    def __init__(self, client_app: ClientApp, num_nodes: int) -> None:
+    def __init__(
+        self, client_app: ClientApp, num_nodes: int, run_config: UserConfig | None = None
+    ) -> None:
         if num_nodes < 1:
             raise ValueError(f"need at least one node, got {num_nodes}")
         self.client_app = client_app
@@ -48,7 +51,7 @@ class LoopbackGrid(OfflineGrid):
                 node_id=node_id_for(f"client-{i}"),
                 node_config={"partition-id": i, "num-partitions": num_nodes},
                 state=RecordDict(),
-                run_config={},
+                run_config=dict(run_config or {}),
             )
             for i in range(num_nodes)
         }
@@ -81,14 +84,22 @@ class LoopbackGrid(OfflineGrid):
         return self.pull_messages(self.push_messages(messages))
 
 
-def run_loopback(server_app: ServerApp, client_app: ClientApp, num_nodes: int) -> None:
-    """Run ``server_app`` against ``num_nodes`` in-process nodes of ``client_app``."""
+def run_loopback(
+    server_app: ServerApp,
+    client_app: ClientApp,
+    num_nodes: int,
+    run_config: UserConfig | None = None,
+) -> None:
+    """Run ``server_app`` against ``num_nodes`` in-process nodes of ``client_app``.
+
+    ``run_config`` is every Context's run config (the app's ``[tool.flwr.app.config]``).
+    """
     context = Context(
         run_id=OFFLINE_RUN_ID,
         node_id=SUPERLINK_NODE_ID,
         node_config={},
         state=RecordDict(),
-        run_config={},
+        run_config=dict(run_config or {}),
     )
     with task_identity():
-        server_app(LoopbackGrid(client_app, num_nodes), context)
+        server_app(LoopbackGrid(client_app, num_nodes, run_config), context)

@@ -9,6 +9,7 @@ channels, mean and std); :func:`local_data_fn` does so per node from the app's o
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -82,20 +83,25 @@ def local_data_from(
 
 
 def local_data_fn(
-    load_data: Callable[[int, int], Any],
+    load_data: Callable[..., Any],
     split: SplitModel,
+    *load_args: Any,
     **options: Any,
 ) -> Callable[[Context], LocalData]:
     """A ``load_data`` for :func:`add_ecofed_handlers` from the app's own data loading.
 
     Parameters
     ----------
-    load_data : Callable[[int, int], Any]
-        The app's ``load_data(partition_id, num_partitions)``, returning the partition's
-        training ``DataLoader`` or ``Dataset``, or a tuple whose first item is one (Flower's
-        templates return ``(trainloader, testloader)``).
+    load_data : Callable[..., Any]
+        The app's ``load_data(partition_id, num_partitions, *load_args)``, returning the
+        partition's training ``DataLoader`` or ``Dataset``, or a tuple whose first item is
+        one (Flower's templates return ``(trainloader, testloader)``).
     split : SplitModel
         The device's split (see :func:`local_data_from`).
+    *load_args
+        Further positional arguments of ``load_data`` after the partition id and count
+        (e.g. the batch size of Flower's template: ``local_data_fn(load_data, split, 32)``;
+        the batch size does not change what is uploaded).
     **options
         Passed to :func:`local_data_from` (``num_classes``, ``normalization``, ...).
 
@@ -115,8 +121,29 @@ def local_data_fn(
                 "the node config needs partition-id and num-partitions (injected in simulation; "
                 f"flower-supernode --node-config 'partition-id=0 num-partitions=10'), got {node}"
             ) from err
-        loaded = load_data(partition_id, num_partitions)
+        loaded = _call_load_data(load_data, partition_id, num_partitions, load_args)
         train = loaded[0] if isinstance(loaded, tuple) else loaded
         return local_data_from(train, split, **options)
 
     return data
+
+
+def _call_load_data(
+    load_data: Callable[..., Any], partition_id: int, num_partitions: int, extra: tuple[Any, ...]
+) -> Any:
+    """``load_data(partition_id, num_partitions, *extra)``, or a TypeError saying what to pass."""
+    try:
+        signature = inspect.signature(load_data)
+    except (TypeError, ValueError):  # no signature to read (e.g. a builtin): just call it
+        return load_data(partition_id, num_partitions, *extra)
+    try:
+        signature.bind(partition_id, num_partitions, *extra)
+    except TypeError as err:
+        params = list(signature.parameters)
+        raise TypeError(
+            f"local_data_fn calls {getattr(load_data, '__name__', 'load_data')}"
+            f"(partition_id, num_partitions, *load_args) with {len(extra)} further argument(s), "
+            f"but it takes ({', '.join(params)}): {err}. Pass the rest after the split, e.g. "
+            f"local_data_fn(load_data, split, {', '.join(params[2:]) or '...'})"
+        ) from err
+    return load_data(partition_id, num_partitions, *extra)

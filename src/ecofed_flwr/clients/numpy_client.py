@@ -26,6 +26,7 @@ from ecofed_flwr.clients.ecofed import (
     upload_content,
 )
 from ecofed_flwr.codec import Codec, make_codec
+from ecofed_flwr.data.torch_data import Normalization
 from ecofed_flwr.handshake import PARTITION_KEY
 from ecofed_flwr.legacy_protocol import Scalar, fit_result_from_content
 from ecofed_flwr.models import SplitModel
@@ -56,6 +57,12 @@ class EcoFedNumPyClient(NumPyClient):
         A fixed codec; by default each request names the codec to use.
     batch_size : int (default: ``defaults.FRONT_BATCH_SIZE``)
         Forward batch size of the front (a request's ``front-batch-size`` overrides it).
+    normalization : tuple[Sequence[float], Sequence[float]], optional
+        ``(mean, std)`` of the app's own normalisation of float images, when it is neither a
+        torchvision ``Normalize`` in the data set's transform nor a Hugging Face data set
+        (read as stored); see :func:`~ecofed_flwr.clients.local_data_from`.
+    image_key, label_key : str, optional
+        Keys of dict samples (Hugging Face style).
     """
 
     def __init__(
@@ -65,6 +72,9 @@ class EcoFedNumPyClient(NumPyClient):
         partition_id: int | None = None,
         codec: Codec | str | None = None,
         batch_size: int = defaults.FRONT_BATCH_SIZE,
+        normalization: Normalization | None = None,
+        image_key: str | None = None,
+        label_key: str | None = None,
     ) -> None:
         if not isinstance(data, LocalData) and not isinstance(split, SplitModel):
             raise TypeError(
@@ -80,12 +90,17 @@ class EcoFedNumPyClient(NumPyClient):
         self.partition_id = None if partition_id is None else int(partition_id)
         self.codec = make_codec(codec) if isinstance(codec, str) else codec
         self.batch_size = batch_size
+        self.read_options = {
+            "normalization": normalization,
+            "image_key": image_key,
+            "label_key": label_key,
+        }
 
     def local_data(self) -> LocalData:
         """The training samples, prepared for the front (read once, then kept)."""
         if not isinstance(self.data, LocalData):
             assert isinstance(self.split, SplitModel)
-            self.data = local_data_from(self.data, self.split)
+            self.data = local_data_from(self.data, self.split, **self.read_options)  # type: ignore[arg-type]
         return self.data
 
     def get_properties(self, config: dict[str, Scalar]) -> dict[str, Scalar]:

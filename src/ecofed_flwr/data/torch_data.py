@@ -23,7 +23,13 @@ from .arrays import to_class_labels, to_uint8_images
 from .errors import DataError
 from .transforms import prepare_images
 
-__all__ = ["IMAGE_KEYS", "LABEL_KEYS", "find_normalization", "prepare_torch_data"]
+__all__ = [
+    "IMAGE_KEYS",
+    "LABEL_KEYS",
+    "find_normalization",
+    "is_hugging_face_dataset",
+    "prepare_torch_data",
+]
 
 #: Keys tried, in order, for the image and the label of a dict sample (Hugging Face style).
 IMAGE_KEYS = ("img", "image", "pixel_values", "x")
@@ -77,6 +83,11 @@ def find_normalization(data: Dataset[Any] | DataLoader[Any]) -> Normalization | 
     return found[0] if found else None
 
 
+def is_hugging_face_dataset(data: object) -> bool:
+    """Whether ``data`` is a Hugging Face ``datasets.Dataset`` (duck-typed, no import)."""
+    return type(data).__module__.split(".")[0] == "datasets" and hasattr(data, "with_format")
+
+
 def prepare_torch_data(
     data: Dataset[Any] | DataLoader[Any],
     input_size: int,
@@ -94,7 +105,11 @@ def prepare_torch_data(
     data : Dataset | DataLoader
         The app's data set, or a ``DataLoader`` over it. Samples are read from the data set in
         index order (a loader's shuffling, batching and ``drop_last`` do not apply), so the
-        same data give the same upload every time. A sample is ``(image, label, ...)`` or a
+        same data give the same upload every time. A Hugging Face ``datasets.Dataset`` (as
+        Flower's templates load with ``flwr_datasets``) is read as stored, without the
+        transform the app set with ``with_transform``/``set_transform``, unless
+        ``normalization`` is given: its images are then the original uint8 ones, whatever
+        the app's transform normalises them to. A sample is ``(image, label, ...)`` or a
         dict with an image and a label (keys ``image_key`` / ``label_key``, else the first of
         :data:`IMAGE_KEYS` / :data:`LABEL_KEYS` present). An image is a tensor ``(C, H, W)``
         or ``(H, W)``, a NumPy array ``(H, W, C)`` or ``(H, W)``, or a PIL image, with 1, 3 or
@@ -127,6 +142,10 @@ def prepare_torch_data(
         range suggests it, the normalisation to pass).
     """
     dataset = data.dataset if isinstance(data, DataLoader) else data
+    if normalization is None and is_hugging_face_dataset(dataset):
+        # The rows as stored (PIL or uint8 images): the app's with_transform/set_transform,
+        # and whatever normalisation it applies, is skipped rather than guessed.
+        dataset = dataset.with_format(None)  # type: ignore[attr-defined]
     try:
         size = len(dataset)  # type: ignore[arg-type]
     except TypeError as err:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from logging import INFO, WARNING
+from logging import ERROR, INFO, WARNING
 from typing import Any
 
 import numpy as np
@@ -57,6 +59,83 @@ class NoUploadError(RuntimeError):
 
 def _state_to_arrays(state: Mapping[str, torch.Tensor]) -> ArrayRecord:
     return ArrayRecord({k: v.detach().cpu() for k, v in state.items()})
+
+
+#: Settings of Flower's FedAvg (both APIs) that EcoFed takes under another name.
+FLOWER_RENAMED = {
+    "fraction_fit": "fraction_train",
+    "min_fit_clients": "min_train_nodes",
+    "min_available_clients": "min_available_nodes",
+}
+_NO_DEVICE_EVAL = "EcoFed evaluates at the server (hold-out and evaluate_fn), never on devices"
+_NO_DEVICE_TRAINING = (
+    "devices do not train: the server's learning_rate, lr_schedule, batch_size and "
+    "local_epochs replace the app's"
+)
+#: Settings of Flower's FedAvg (both APIs) that EcoFed does not use, and what replaces them.
+FLOWER_UNUSED = {
+    "fraction_evaluate": _NO_DEVICE_EVAL,
+    "min_evaluate_clients": _NO_DEVICE_EVAL,
+    "min_evaluate_nodes": _NO_DEVICE_EVAL,
+    "on_evaluate_config_fn": _NO_DEVICE_EVAL,
+    "evaluate_metrics_aggregation_fn": _NO_DEVICE_EVAL,
+    "evaluate_metrics_aggr_fn": _NO_DEVICE_EVAL,
+    "on_fit_config_fn": _NO_DEVICE_TRAINING,
+    "fit_metrics_aggregation_fn": "uploads carry no training metrics; rounds log the server's",
+    "train_metrics_aggr_fn": "uploads carry no training metrics; rounds log the server's",
+    "initial_parameters": "the back starts from the split's weights (the app's model is "
+    "another model: its weights do not fit the back)",
+    "accept_failures": "a failed device is always left out of the round and logged",
+    "inplace": "not applicable: EcoFed averages no device weights",
+    "arrayrecord_key": "not applicable: EcoFed's messages have their own records",
+    "configrecord_key": "not applicable: EcoFed's messages have their own records",
+    "weighted_by_key": "not applicable: EcoFed averages no device weights",
+}
+
+
+def split_settings(owner: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """The keyword settings of a ``from_split``, checked, as ``EcoFedStrategy`` takes them.
+
+    ``trainer="copies"`` becomes ``mode="copies"``; Flower's FedAvg names are renamed
+    (:data:`FLOWER_RENAMED`); FedAvg settings EcoFed does not use (:data:`FLOWER_UNUSED`)
+    are dropped with one warning that names each and what replaces it.
+
+    Raises
+    ------
+    TypeError
+        For an unknown setting: names ``owner`` and the closest known setting.
+    """
+    settings = dict(settings)
+    if isinstance(settings.get("trainer"), str):  # the docs' trainer="copies"
+        settings["mode"] = settings.pop("trainer")
+    for flower, ours in FLOWER_RENAMED.items():
+        if flower in settings:
+            if ours in settings:
+                raise TypeError(f"{owner}() got both {flower!r} and {ours!r}; give {ours!r}")
+            settings[ours] = settings.pop(flower)
+    unused = {k: settings.pop(k) for k in list(settings) if k in FLOWER_UNUSED}
+    known = (
+        set(inspect.signature(EcoFedStrategy.__init__).parameters)
+        - {"self", "back", "fingerprint", "activation_shape", "num_classes", "front_description"}
+    ) | (set(TrainerConfig.__dataclass_fields__) - {"seed"})
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, sorted(known | set(FLOWER_RENAMED)), n=1)
+            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise TypeError(
+            f"{owner}() got unknown setting(s) {', '.join(hints)}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+    if unused:
+        log(
+            WARNING,
+            "%s: the app's settings EcoFed does not use: %s",
+            owner,
+            "; ".join(f"{k} ({FLOWER_UNUSED[k]})" for k in sorted(unused)),
+        )
+    return settings
 
 
 class EcoFedStrategy(Strategy):
@@ -175,6 +254,7 @@ class EcoFedStrategy(Strategy):
         self._client_of: dict[int, str] = {}
         self._node_of: dict[str, int] = {}
         self._excluded: dict[int, str] = {}
+        self._logged_traceback = False  # the first device error is logged in full, once
         self._handshake_seconds = 0.0
         self._recheck_nodes = False
         #: The split of :meth:`from_split` (None when built from its parts).
@@ -185,8 +265,11 @@ class EcoFedStrategy(Strategy):
         """An EcoFed strategy for a :class:`~ecofed_flwr.models.SplitModel` (the drop-in).
 
         ``settings`` are this class's keyword parameters; ``trainer`` may also be given as
-        its fields (``learning_rate=0.1, batch_size=128``...).
+        its fields (``learning_rate=0.1, batch_size=128``...) or as its mode
+        (``trainer="copies"``). An unknown setting raises a TypeError that names this class
+        and the closest known setting (Flower's ``fraction_fit`` -> ``fraction_train``).
         """
+        settings = split_settings(cls.__name__ + ".from_split", settings)
         trainer_fields = set(TrainerConfig.__dataclass_fields__)
         trainer_kwargs = {
             k: settings.pop(k) for k in list(settings) if k in trainer_fields - {"seed"}
@@ -207,6 +290,33 @@ class EcoFedStrategy(Strategy):
         )
         strategy.split = split
         return strategy
+
+    def _log_unused_start_settings(
+        self, train_config: ConfigRecord, evaluate_config: ConfigRecord | None
+    ) -> None:
+        """Say once, by name, what of the app's ``start`` settings EcoFed does not use."""
+        trainer = self.server.trainer.config
+        if train_config:
+            log(
+                WARNING,
+                "EcoFed: train_config %s reaches the devices with each upload request, but "
+                "devices do not train: the server trains the back with learning_rate %g "
+                "(%s schedule), batch_size %d, local_epochs %d, momentum %g (from_split's "
+                "settings)",
+                sorted(train_config),
+                trainer.learning_rate,
+                self.server.schedule.name,
+                trainer.batch_size,
+                trainer.local_epochs,
+                trainer.momentum,
+            )
+        if evaluate_config:
+            log(
+                WARNING,
+                "EcoFed: evaluate_config %s is not used: EcoFed evaluates at the server "
+                "(validation hold-out and evaluate_fn), never on devices",
+                sorted(evaluate_config),
+            )
 
     # ------------------------------------------------------------------ views
 
@@ -352,6 +462,14 @@ class EcoFedStrategy(Strategy):
             When the reply is an error reply or is refused (the message says why).
         """
         if reply.has_error():
+            if not self._logged_traceback:  # the first device error in full, once per run
+                self._logged_traceback = True
+                log(
+                    ERROR,
+                    "EcoFed: first device error (node %s), in full:\n%s",
+                    reply.metadata.src_node_id,
+                    _ANSI.sub("", reply.error.reason or "(no reason given)"),
+                )
             raise ReplyError(
                 f"client error {reply.error.code}: {_short_reason(reply.error.reason)}"
             )
@@ -397,11 +515,35 @@ class EcoFedStrategy(Strategy):
 
     def _discover(self, grid: Grid, server_round: int) -> None:
         """Wait for enough nodes, then ask each new one for its partition id and front."""
-        deadline = time.monotonic() + self.timeout
+        started = time.monotonic()
+        deadline, said = started + self.timeout, started
         while True:
             nodes = sorted(grid.get_node_ids())
-            if len(nodes) >= self.min_available_nodes or time.monotonic() > deadline:
+            if len(nodes) >= self.min_available_nodes:
                 break
+            now = time.monotonic()
+            if now > deadline:
+                log(
+                    WARNING,
+                    "EcoFed round %d: only %d of the %d nodes to wait for connected in %.0f s "
+                    "(round timeout); going on with them (set min-available-nodes / "
+                    "min_available_nodes to the fleet's size)",
+                    server_round,
+                    len(nodes),
+                    self.min_available_nodes,
+                    now - started,
+                )
+                break
+            if now >= said:  # at once, then every 30 s
+                log(
+                    INFO,
+                    "EcoFed round %d: waiting for %d nodes, %d connected (up to %.0f s more)",
+                    server_round,
+                    self.min_available_nodes,
+                    len(nodes),
+                    deadline - now,
+                )
+                said = now + 30.0
             time.sleep(1.0)
         if self._recheck_nodes:
             self._recheck_nodes = False
@@ -498,6 +640,7 @@ class EcoFedStrategy(Strategy):
         server.num_rounds = num_rounds
         self.timeout = timeout
         train_config = ConfigRecord() if train_config is None else train_config
+        self._log_unused_start_settings(train_config, evaluate_config)
         result = Result()
         if evaluate_fn is not None:
 
@@ -535,17 +678,26 @@ class EcoFedStrategy(Strategy):
             self._log_round(report, num_rounds)
         if not len(server.buffer):
             raise NoUploadError(
-                f"no upload was accepted in {num_rounds} round(s); refusals: "
-                + "; ".join(f"{c}: {r}" for rep in server.reports for c, r in rep.refused.items())
-                + (
-                    "; excluded nodes: " + "; ".join(self._excluded.values())
-                    if self._excluded
-                    else ""
-                )
+                f"no upload was accepted in {num_rounds} round(s): "
+                + refusal_summary(server.reports, self._excluded.values())
             )
         result.arrays = _state_to_arrays(server.result_state())
         self._log_summary(time.perf_counter() - started)
+        self._log_result_kind()
         return result
+
+    def _log_result_kind(self) -> None:
+        """Say what ``Result.arrays`` holds: not the app's model, the back of the split."""
+        split = self.split
+        what = f"{split.model_name} cut {split.cut}" if split is not None else "the split"
+        log(
+            INFO,
+            "EcoFed: Result.arrays holds the trained back (server half) of %s, not the app's "
+            "own model: the classifier is back(front(x)); save both halves with "
+            "ecofed_flwr.classifier.save_classifier(path, split, result.arrays."
+            "to_torch_state_dict(), codec, settings) and reload with load_classifier(path)",
+            what,
+        )
 
     def _log_summary(self, seconds: float) -> None:
         """The closing summary, like Flower's strategies print: one line per round."""
@@ -629,6 +781,27 @@ class EcoFedStrategy(Strategy):
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def refusal_summary(reports: Iterable[RoundReport], excluded: Iterable[str] = ()) -> str:
+    """Every distinct refusal reason of a run, once, with how often and for which clients.
+
+    One line however many devices failed the same way (the first device error is logged in
+    full when it arrives).
+    """
+    by_reason: dict[str, list[str]] = {}
+    for report in reports:
+        for client, reason in report.refused.items():
+            by_reason.setdefault(_short_reason(reason), []).append(f"{client}@r{report.round}")
+    for reason in excluded:
+        by_reason.setdefault("excluded: " + _short_reason(reason), []).append("-")
+    if not by_reason:
+        return "no device was asked or answered"
+    parts = []
+    for reason, where in sorted(by_reason.items(), key=lambda kv: -len(kv[1])):
+        shown = ", ".join(where[:5]) + (", ..." if len(where) > 5 else "")
+        parts.append(f"{len(where)}x {reason} ({shown})")
+    return "; ".join(parts)
 
 
 def _short_reason(reason: str | None, limit: int = 300) -> str:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import concurrent.futures
 import time
 from collections.abc import Mapping
-from logging import INFO, WARNING
+from logging import ERROR, INFO, WARNING
 from typing import Any
 
 from flwr.app import Message, RecordDict
@@ -66,7 +66,10 @@ from ecofed_flwr.strategies.ecofed import (
     EcoFedStrategy,
     FlowerEvaluateFn,
     NoUploadError,
+    _short_reason,
     _state_to_arrays,
+    refusal_summary,
+    split_settings,
 )
 
 _PARAMETERS_KEY = "fitres.parameters"
@@ -136,7 +139,9 @@ class EcoFedLegacyStrategy(Strategy):
     ) -> EcoFedLegacyStrategy:
         """The legacy strategy for a split (the drop-in); ``settings`` are
         :meth:`EcoFedStrategy.from_split`'s (``codec=``, ``refresh=``, ``learning_rate=``...).
+        An unknown setting raises a TypeError naming this class and the closest setting.
         """
+        settings = split_settings(cls.__name__ + ".from_split", settings)
         return cls(EcoFedStrategy.from_split(split, **settings), num_rounds, evaluate_fn)
 
     # ------------------------------------------------------------------ views
@@ -213,6 +218,14 @@ class EcoFedLegacyStrategy(Strategy):
             request = _request(content, _TRAIN, proxy, server_round)
             self.ledger.add(server_round, client, "down", "control", wire_nbytes(request))
             instructions.append((proxy, ins))
+        if not instructions:
+            log(
+                INFO,
+                "EcoFed round %d: a replay round, no device is asked (Flower's own "
+                "'configure_fit: no clients selected, cancel' below is expected); the server "
+                "trains on its buffer",
+                server_round,
+            )
         return instructions
 
     def aggregate_fit(
@@ -242,13 +255,19 @@ class EcoFedLegacyStrategy(Strategy):
                     client,
                     reason,
                 )
-        errors = []
+        errors: list[str] = []
         for failure in failures:
             if isinstance(failure, BaseException):
-                errors.append(f"{type(failure).__name__}: {failure}")
+                full = f"{type(failure).__name__}: {failure}"
+                if not self.ecofed._logged_traceback:  # the first device error in full, once
+                    self.ecofed._logged_traceback = True
+                    log(ERROR, "EcoFed: first device error, in full:\n%s", full)
+                short = _short_reason(full)
+                if short not in errors:
+                    errors.append(short)
                 continue
             proxy, res = failure
-            reason = f"client status {res.status.code.name}: {res.status.message}"
+            reason = f"client status {res.status.code.name}: {_short_reason(res.status.message)}"
             server.refuse(self._key(proxy), reason)
             log(WARNING, "EcoFed round %d: %s failed: %s", server_round, self._key(proxy), reason)
         if errors:
@@ -333,15 +352,12 @@ class EcoFedLegacyStrategy(Strategy):
     def _finish(self) -> None:
         server = self.server
         if not len(server.buffer):
-            refusals = "; ".join(
-                f"{c}: {r}" for rep in server.reports for c, r in rep.refused.items()
-            )
-            excluded = "; ".join(self._excluded.values())
             raise NoUploadError(
-                f"no upload was accepted in {self.num_rounds} round(s); refusals: {refusals}"
-                + (f"; excluded clients: {excluded}" if excluded else "")
+                f"no upload was accepted in {self.num_rounds} round(s): "
+                + refusal_summary(server.reports, self._excluded.values())
             )
         self.ecofed._log_summary(time.perf_counter() - self._started)
+        self.ecofed._log_result_kind()
 
     def _discover(self, client_manager: ClientManager, server_round: int) -> dict[str, ClientProxy]:
         """Wait for enough clients, ask each new one ``get_properties``; the usable ones by key."""
