@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from ecofed_flwr.baselines.split_learning import FRONT_KEY, Session, SplitLearning
@@ -28,6 +29,10 @@ class VanillaDPFL(SplitLearning):
         gradient = self.server_step(session, received, y)
         received_gradient = self.send_gradient(session, server_round, gradient)
         with session.device_compute():
+            # In the activations' own memory format (channels-last): the wire carries values,
+            # not strides, and a gradient in another layout makes the front's backward pick
+            # other kernels, whose rounding would set dpfl's run apart from fl's.
+            own_layout = torch.empty_like(activations).copy_(received_gradient.view_as(activations))
             session.device_optimizer.zero_grad(set_to_none=True)
-            activations.backward(received_gradient.view_as(activations))
+            activations.backward(own_layout)
             session.device_optimizer.step()

@@ -33,7 +33,7 @@ from ecofed_flwr.clients import LocalData
 from ecofed_flwr.ledger import Ledger
 from ecofed_flwr.models import SplitModel
 from ecofed_flwr.protocol import ACTIVATIONS_KEY, LABELS_KEY, label_dtype
-from ecofed_flwr.trainer import evaluate_back, fedavg_states
+from ecofed_flwr.trainer import evaluate_back
 
 GRADIENTS_KEY = "gradients"
 FRONT_KEY = "front"
@@ -107,6 +107,30 @@ class Session:
             yield
         finally:
             self.server_seconds += time.thread_time() - start
+
+
+def flower_fedavg(states: list[dict[str, Tensor]], weights: list[int]) -> dict[str, Tensor]:
+    """Sample-weighted average of state dicts, rounded exactly as Flower's ``FedAvg`` rounds.
+
+    Flower multiplies each array by its weight factor and adds the products in order, in the
+    arrays' own precision; the same arithmetic here keeps a split-learning run on the same
+    float path as classic FL's (training amplifies any rounding difference into a different
+    run). Integer buffers (BatchNorm's step counters) are averaged and truncated, as
+    ``load_state_dict`` does with Flower's average.
+    """
+    total = float(sum(weights))
+    factors = [w / total for w in weights]
+    averaged: dict[str, Tensor] = {}
+    for name, first in states[0].items():
+        if first.is_floating_point():
+            acc = first * factors[0]
+            for state, factor in zip(states[1:], factors[1:], strict=True):
+                acc += state[name] * factor
+        else:
+            mean = sum(s[name].double() * f for s, f in zip(states, factors, strict=True))
+            acc = torch.as_tensor(mean).to(first.dtype)
+        averaged[name] = acc
+    return averaged
 
 
 def _state_record(module: nn.Module) -> ArrayRecord:
@@ -207,8 +231,8 @@ class SplitLearning(ABC):
         start = time.thread_time()
         if weights:
             for key, module in self.device_modules.items():
-                module.load_state_dict(fedavg_states(device_states[key], weights))
-            self.back.load_state_dict(fedavg_states(back_states, weights))
+                module.load_state_dict(flower_fedavg(device_states[key], weights))
+            self.back.load_state_dict(flower_fedavg(back_states, weights))
         aggregate_seconds = time.thread_time() - start
         samples = sum(s.samples for s in sessions)
         return SplitRoundStats(
