@@ -51,7 +51,7 @@ from ecofed_flwr.models import SplitModel
 from ecofed_flwr.protocol import config_value
 from ecofed_flwr.schedule import make_lr_schedule
 from ecofed_flwr.server import clients_per_round
-from ecofed_flwr.trainer import evaluate_back
+from ecofed_flwr.trainer import evaluate_back, run_front
 
 ARRAYS_KEY = "arrays"  # FedAvg's default arrayrecord_key
 CONFIG_KEY = "config"  # FedAvg's default configrecord_key
@@ -358,6 +358,32 @@ def validation_set(cfg: EcoFedConfig, num_clients: int) -> tuple[torch.Tensor, t
     return torch.cat(images), torch.cat(labels)
 
 
+def score_kept(
+    cfg: EcoFedConfig,
+    keeper: BestKeeper,
+    split: SplitModel | None = None,
+    model: nn.Module | None = None,
+) -> TestScore | None:
+    """The kept round's model scored once on the test set.
+
+    With ``split``, the kept state is a back's and the frozen front computes its input;
+    otherwise it is ``model``'s (a whole model).
+    """
+    if keeper.state is None or keeper.round is None:
+        return None
+    images, labels = test_set(cfg)
+    if split is not None:
+        scorer = trainable_copy(split.back)
+        images = run_front(split.front, images, cfg.front_batch_size)
+    elif model is not None:
+        scorer = model
+    else:
+        raise ValueError("scoring the test set needs a split model or a model")
+    scorer.load_state_dict(keeper.state)
+    loss, accuracy = evaluate_back(scorer, images, labels)
+    return TestScore(keeper.round, accuracy, loss)
+
+
 def make_fl_server_app(
     cfg: EcoFedConfig,
     ledger: Ledger,
@@ -440,11 +466,8 @@ def make_fl_server_app(
             train_config=train_config(LocalTraining.from_config(cfg)),
             evaluate_fn=evaluate,
         )
-        if keeper.state is not None and keeper.round is not None:
-            model.load_state_dict(keeper.state)
-            images, labels = test_set(cfg)
-            loss, accuracy = evaluate_back(model, images, labels)
-            if on_test is not None:
-                on_test(TestScore(keeper.round, accuracy, loss))
+        score = score_kept(cfg, keeper, model=model)
+        if score is not None and on_test is not None:
+            on_test(score)
 
     return app

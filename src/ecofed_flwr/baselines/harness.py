@@ -36,17 +36,17 @@ from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 from flwr.simulation import run_simulation
 from flwr.supercore import log
-from torch import nn
 from torch.nn import functional as F
 
 from ecofed_flwr.app.client_app import make_client_app
 from ecofed_flwr.app.server_app import run_federation
-from ecofed_flwr.app.task import build_split, client_data, test_set
+from ecofed_flwr.app.task import build_split, client_data
 from ecofed_flwr.baselines.fl import (
     ClientFailure,
     full_model,
     make_fl_client_app,
     make_fl_server_app,
+    score_kept,
     validation_set,
 )
 from ecofed_flwr.baselines.loopback import run_loopback
@@ -416,7 +416,7 @@ def _run_ecofed(cfg: EcoFedConfig, setting: Setting, ledger: Ledger) -> Outcome:
                 },
             )
         )
-    return logs, (_score_test(cfg, keeper, split=split) if held_out else None)
+    return logs, (score_kept(cfg, keeper, split=split) if held_out else None)
 
 
 CHANCE_FAILURE = "the kept back"  # how run_federation's "at chance" failure begins
@@ -440,32 +440,6 @@ def _check_ecofed_run(doc: dict[str, Any]) -> None:
         raise ClientFailure(
             f"{len(problems)} failed uploads or failures: " + "; ".join(p[:300] for p in problems)
         )
-
-
-def _score_test(
-    cfg: EcoFedConfig,
-    keeper: BestKeeper,
-    split: SplitModel | None = None,
-    model: nn.Module | None = None,
-) -> TestScore | None:
-    """The kept round's model scored once on the test set.
-
-    With ``split``, the kept state is a back's and the frozen front computes its input;
-    otherwise it is ``model``'s (a whole model).
-    """
-    if keeper.state is None or keeper.round is None:
-        return None
-    images, labels = test_set(cfg)
-    if split is not None:
-        scorer = trainable_copy(split.back)
-        images = run_front(split.front, images, cfg.front_batch_size)
-    elif model is not None:
-        scorer = model
-    else:
-        raise ValueError("scoring the test set needs a split model or a model")
-    scorer.load_state_dict(keeper.state)
-    loss, accuracy = evaluate_back(scorer, images, labels)
-    return TestScore(keeper.round, accuracy, loss)
 
 
 @contextmanager
@@ -548,7 +522,7 @@ def _run_split(name: str, cfg: EcoFedConfig, setting: Setting, ledger: Ledger) -
             f"{ledger.total('down', round=server_round):,}",
             logs[-1].wall_seconds,
         )
-    return logs, _score_test(cfg, keeper, model=engine.model())
+    return logs, score_kept(cfg, keeper, model=engine.model())
 
 
 def _run_central(cfg: EcoFedConfig, setting: Setting, frozen: bool, budget: str) -> Outcome:
@@ -639,7 +613,7 @@ def _run_central(cfg: EcoFedConfig, setting: Setting, frozen: bool, budget: str)
             steps,
             seconds,
         )
-    return logs, _score_test(cfg, keeper, split=split if frozen else None, model=model)
+    return logs, score_kept(cfg, keeper, split=split if frozen else None, model=model)
 
 
 def _sample_stream(num_samples: int, seed: int) -> Iterator[int]:
