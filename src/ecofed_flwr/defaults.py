@@ -20,6 +20,8 @@ DATASET = "fashion_mnist"
 PARTITIONING = "iid"
 SAMPLES_PER_CLIENT = 2000
 FRONT_BATCH_SIZE = 256
+#: Simulated SuperNodes (devices) of `ecofed run` and of the benchmarks' federations.
+NUM_SUPERNODES = 10
 
 # ---------------------------------------------------------------- federation
 NUM_SERVER_ROUNDS = 5
