@@ -40,8 +40,8 @@ from ecofed_flwr.clients import LocalData
 from ecofed_flwr.codec import make_codec
 from ecofed_flwr.config import EcoFedConfig
 from ecofed_flwr.ledger import BandwidthModel, Ledger
+from ecofed_flwr.meter import wire_nbytes
 from ecofed_flwr.models import create_split, register_sequential, unregister_model
-from ecofed_flwr.protocol import wire_nbytes
 from ecofed_flwr.server import EcoFedServer
 
 ARRAY_OVERHEAD = 600  # bytes Flower adds per array (headers, ids); measured about 460

@@ -156,7 +156,7 @@ def test_legacy_apps_in_flowers_shape_switch_and_say_what_is_unused(
         )
     assert isinstance(strategy, EcoFedLegacyStrategy)
     assert strategy.server.fraction_train == config["fraction-fit"]  # fraction_fit, renamed
-    assert strategy.ecofed.min_available_nodes == 2  # min_available_clients, renamed
+    assert strategy.min_available_nodes == 2  # min_available_clients, renamed
     assert [r.round for r in strategy.reports] == [0, 1, 2]
     assert strategy.server.best_report.metrics["accuracy"] >= 0.5
     warning = next(r.getMessage() for r in caplog.records if "does not use" in r.getMessage())

@@ -34,6 +34,7 @@ from fuzz_replies_test import (
 )
 
 from ecofed_flwr.codec import make_codec
+from ecofed_flwr.meter import split_reply_bytes, wire_nbytes
 from ecofed_flwr.protocol import (
     ACTIVATIONS_KEY,
     LABELS_KEY,
@@ -45,8 +46,6 @@ from ecofed_flwr.protocol import (
     UploadSpec,
     decode_upload,
     encoded_to_records,
-    split_reply_bytes,
-    wire_nbytes,
 )
 
 CASES = int(os.environ.get("ECOFED_FUZZ_CASES", "2400"))
@@ -350,8 +349,8 @@ def test_fuzzed_replies_through_the_strategy_never_end_the_run() -> None:
             for r, start in enumerate(range(0, len(cases), 40), start=1):
                 chunk = cases[start : start + 40]
                 nodes = [c.reply.metadata.src_node_id for c in chunk]
-                strategy._client_of = {n: str(n) for n in nodes}  # noqa: SLF001
-                strategy._node_of = {str(n): n for n in nodes}  # noqa: SLF001
+                strategy.nodes._client_of = {n: str(n) for n in nodes}  # noqa: SLF001
+                strategy.nodes._node_of = {str(n): n for n in nodes}  # noqa: SLF001
                 server.begin_round(r, [str(n) for n in nodes])
                 before = {c: server.buffer.get(c) for c in server.buffer.clients()}
                 try:

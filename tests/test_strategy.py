@@ -11,6 +11,7 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, Re
 from flwr.supercore.task_identity import TaskIdentity
 
 from ecofed_flwr.clients import LocalData, upload_reply
+from ecofed_flwr.meter import split_reply_bytes, wire_nbytes
 from ecofed_flwr.models import create_split
 from ecofed_flwr.protocol import (
     ACTIVATIONS_KEY,
@@ -19,8 +20,6 @@ from ecofed_flwr.protocol import (
     META_KEY,
     METRICS_KEY,
     UPLOAD_MESSAGE_TYPE,
-    split_reply_bytes,
-    wire_nbytes,
 )
 from ecofed_flwr.strategies import EcoFedStrategy, ReplyError
 
@@ -202,7 +201,7 @@ def test_oversized_uploads_are_refused(split) -> None:  # type: ignore[no-untype
 def test_aggregate_keeps_good_uploads_when_others_are_bad(split) -> None:  # type: ignore[no-untyped-def]
     strategy = _strategy(split)
     # Replies built here come from node 7 (upload_reply) or 0 (_with): both are client "0".
-    strategy._client_of, strategy._node_of = {7: "0", 0: "0"}, {"0": 7}  # noqa: SLF001
+    strategy.nodes._client_of, strategy.nodes._node_of = {7: "0", 0: "0"}, {"0": 7}  # noqa: SLF001
     assert strategy.server.begin_round(1, ["0"]).uploaders == ["0"]
     good = _reply(split, n=30)
     bad = _with(_reply(split), **{LABELS_KEY: None})

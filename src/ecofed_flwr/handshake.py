@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ecofed_flwr.protocol import FINGERPRINT_KEY
-
 __all__ = [
     "FINGERPRINT_KEY",
     "INFO_ACTION",
@@ -26,6 +24,8 @@ __all__ = [
     "front_differences",
 ]
 
+#: The key of the front's fingerprint, in the handshake and in every upload's ``meta``.
+FINGERPRINT_KEY = "ecofed-fingerprint"
 INFO_ACTION = "ecofed_info"
 INFO_MESSAGE_TYPE = f"query.{INFO_ACTION}"
 INFO_KEY = "info"

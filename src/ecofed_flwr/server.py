@@ -20,12 +20,9 @@ restores it, so that a run goes on after a crash exactly as it would have
 from __future__ import annotations
 
 import copy
-import math
 import time
-import zlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +31,6 @@ from torch import nn
 from ecofed_flwr import defaults
 from ecofed_flwr.buffer import (
     REPLAY_SELECTIONS,
-    BufferEntry,
     RefreshPolicy,
     ReplayBuffer,
     client_sort_key,
@@ -42,195 +38,47 @@ from ecofed_flwr.buffer import (
     select_replay,
 )
 from ecofed_flwr.codec import EncodedBatch, make_codec
-from ecofed_flwr.ledger import Ledger, LedgerRecord
+from ecofed_flwr.ledger import Ledger
+from ecofed_flwr.rounds import (
+    KEEP_CHOICES,
+    REPLAY_STREAM,
+    NoUploadError,
+    RoundPlan,
+    RoundReport,
+    UploadNotExpected,
+    clients_per_round,
+    holdout_rows,
+    sample_clients,
+)
 from ecofed_flwr.schedule import LRSchedule, make_lr_schedule
+from ecofed_flwr.server_state import (
+    ServerState,
+    StateMismatch,
+    cpu_state,
+    restore_state,
+    save_state,
+    server_settings,
+)
 from ecofed_flwr.trainer import BackTrainer, TrainerConfig, TrainStats, evaluate_back
+
+__all__ = [
+    "KEEP_CHOICES",
+    "EcoFedServer",
+    "EvaluateFn",
+    "NoUploadError",
+    "RoundPlan",
+    "RoundReport",
+    "ServerState",
+    "StateMismatch",
+    "UploadNotExpected",
+    "clients_per_round",
+    "holdout_rows",
+    "sample_clients",
+]
 
 #: Evaluates a back (in eval mode) on data the server holds apart, e.g. a test set; the
 #: result (``accuracy``, ``loss``, ...) is only reported, never used for a decision.
 EvaluateFn = Callable[[nn.Module], Mapping[str, float]]
-
-KEEP_CHOICES = ("best", "last")
-
-_SAMPLE_STREAM, _REPLAY_STREAM, _HOLDOUT_STREAM = 1, 2, 3
-
-
-class UploadNotExpected(ValueError):
-    """An upload from a client that was not asked this round, or a second one."""
-
-
-def clients_per_round(num_clients: int, fraction_train: float, min_train_nodes: int) -> int:
-    """How many clients a round samples: the rule of Flower's ``FedAvg`` and of EcoFed."""
-    if num_clients < 1:
-        return 0
-    return min(num_clients, max(int(num_clients * fraction_train), min_train_nodes))
-
-
-def sample_clients(clients: Iterable[str], k: int, seed: int, server_round: int) -> list[str]:
-    """The ``k`` clients sampled in ``server_round``: a seeded draw over the sorted names.
-
-    Numeric names (partition ids) sort numerically, so the draw depends only on the seed, the
-    round and the set of names, never on the order they were listed. The baselines of the
-    comparison harness sample with this same rule.
-    """
-    pool = sorted(set(clients), key=client_sort_key)
-    if not 0 <= k <= len(pool):
-        raise ValueError(f"cannot sample {k} of {len(pool)} clients")
-    rng = np.random.default_rng([seed, server_round, _SAMPLE_STREAM])
-    picked: list[int] = [int(i) for i in rng.choice(len(pool), size=k, replace=False)] if k else []
-    return sorted((pool[i] for i in picked), key=client_sort_key)
-
-
-def holdout_rows(num_samples: int, fraction: float, seed: int, client: str) -> np.ndarray:
-    """Sorted rows of ``client``'s ``num_samples`` uploaded samples held out for validation.
-
-    The same client, sample count and seed always hold out the same rows, so a refresh never
-    moves a held-out sample into training.
-    """
-    if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
-    k = math.floor(fraction * num_samples + 0.5) if num_samples > 1 else 0
-    if k == 0:
-        return np.zeros(0, np.int64)
-    rng = np.random.default_rng([seed, _HOLDOUT_STREAM, zlib.crc32(client.encode())])
-    return np.sort(rng.permutation(num_samples)[:k]).astype(np.int64)
-
-
-@dataclass(frozen=True)
-class RoundPlan:
-    """Who takes part in a round.
-
-    Attributes
-    ----------
-    round : int
-        The round (Flower's numbering: the first is 1).
-    sampled : list[str]
-        The sampled clients, sorted.
-    uploaders : list[str]
-        The sampled clients the refresh policy asks for activations.
-    """
-
-    round: int
-    sampled: list[str]
-    uploaders: list[str]
-
-
-@dataclass
-class RoundReport:
-    """What happened in one round (one entry of the results' ``rounds`` list).
-
-    Round 0 is the untrained back, before any upload. ``accuracy`` and ``loss`` (in
-    ``metrics``) are test figures, reported only; ``val_accuracy`` and ``val_loss`` come from
-    the hold-out of the uploads and drive model selection.
-    """
-
-    round: int
-    refresh: bool = False
-    sampled: list[str] = field(default_factory=list)
-    asked: list[str] = field(default_factory=list)
-    uploaded: list[str] = field(default_factory=list)
-    refused: dict[str, str] = field(default_factory=dict)
-    slots: list[str] = field(default_factory=list)
-    samples_uploaded: int = 0
-    holdout_samples: int = 0
-    bytes_up: int = 0
-    bytes_down: int = 0
-    bytes_up_activations: int = 0
-    bytes_up_labels: int = 0
-    buffer_bytes: int = 0
-    train_loss: float = float("nan")
-    train_samples: int = 0
-    train_steps: int = 0
-    skipped_steps: int = 0
-    learning_rate: float = float("nan")
-    server_train_seconds: float = 0.0
-    server_train_cpu_seconds: float = 0.0
-    exchange_seconds: float = 0.0
-    evaluate_seconds: float = 0.0
-    device_seconds: dict[str, float] = field(default_factory=dict)
-    seconds: float = 0.0
-    val_accuracy: float | None = None
-    val_loss: float | None = None
-    best_round: int = 0
-    metrics: dict[str, float] = field(default_factory=dict)
-
-    #: Wall-clock fields: they differ between two runs of the same config and seed.
-    TIMINGS: ClassVar[tuple[str, ...]] = (
-        "seconds",
-        "server_train_seconds",
-        "server_train_cpu_seconds",
-        "exchange_seconds",
-        "evaluate_seconds",
-        "device_seconds",
-    )
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain-JSON form of the report (test metrics flattened in)."""
-        out = dict(self.__dict__)
-        out.update(self.metrics)
-        del out["metrics"]
-        return out
-
-    @classmethod
-    def from_json(cls, doc: Mapping[str, Any]) -> RoundReport:
-        """Inverse of :meth:`to_json`."""
-        names = set(cls.__dataclass_fields__) - {"metrics"}
-        known = {k: v for k, v in doc.items() if k in names}
-        for key in ("train_loss", "learning_rate"):
-            if known.get(key) is None:
-                known.pop(key, None)
-        metrics = {k: float(v) for k, v in doc.items() if k not in names and v is not None}
-        return cls(**known, metrics=metrics)
-
-
-class StateMismatch(ValueError):
-    """A saved :class:`ServerState` does not fit this server (other settings or model)."""
-
-
-@dataclass
-class ServerState:
-    """Everything an :class:`EcoFedServer` holds between two rounds.
-
-    Every random draw of a round depends only on ``(seed, round)``, so these values are all a
-    run needs to go on after :attr:`round` exactly as it would have without a stop.
-
-    Attributes
-    ----------
-    round : int
-        The last finished round (0: before the first, after round 0's evaluation if
-        ``reports`` holds it).
-    settings : dict[str, Any]
-        The server's settings that decide its results (:meth:`EcoFedServer.settings`); a
-        state is only loaded into a server with the same.
-    reports : list[RoundReport]
-        The reports of the finished rounds, round 0 first.
-    ledger : list[LedgerRecord]
-        Every byte count so far.
-    back : dict[str, torch.Tensor]
-        The back's current weights (on the CPU).
-    best : dict[str, torch.Tensor]
-        The weights of the back the run keeps so far (on the CPU).
-    best_round : int
-        The round of ``best`` (0: the untrained back).
-    best_val_accuracy : float | None
-        Its validation accuracy.
-    refresh : dict[str, Any]
-        The refresh policy's state (:meth:`RefreshPolicy.state_dict`).
-    buffer : Mapping[str, BufferEntry]
-        The replay buffer's entries by client. A mapping that reads entries only when asked
-        (as a checkpoint's does) keeps a restore within a bounded buffer's budget.
-    """
-
-    round: int
-    settings: dict[str, Any]
-    reports: list[RoundReport]
-    ledger: list[LedgerRecord]
-    back: dict[str, torch.Tensor]
-    best: dict[str, torch.Tensor]
-    best_round: int
-    best_val_accuracy: float | None
-    refresh: dict[str, Any]
-    buffer: Mapping[str, BufferEntry]
 
 
 class EcoFedServer:
@@ -332,7 +180,7 @@ class EcoFedServer:
         self.reports: list[RoundReport] = []
         self.best_round = 0
         self.best_val_accuracy: float | None = None
-        self._best_state = _cpu_state(self.trainer.back)
+        self._best_state = cpu_state(self.trainer.back)
         self._plan: RoundPlan | None = None
         self._current = RoundReport(round=0)
         self._stats: TrainStats | None = None
@@ -432,7 +280,7 @@ class EcoFedServer:
         if self.replay == "all":
             slots = self.buffer.clients()
         else:
-            rng = np.random.default_rng([self.seed, plan.round, _REPLAY_STREAM])
+            rng = np.random.default_rng([self.seed, plan.round, REPLAY_STREAM])
             others = [c for c in plan.sampled if c not in uploaded]
             free = len(plan.sampled) - len(uploaded)
             slots = uploaded + select_replay(self.replay, free, others, self.buffer, rng)
@@ -505,6 +353,19 @@ class EcoFedServer:
         self.reports.append(report)
         return report
 
+    def close_round(self) -> RoundReport:
+        """Finish the round in progress: train on its slots (unless :meth:`train` already
+        ran this round), evaluate, and end it.
+
+        The one round driver: ``begin_round``, then ``accept``/``refuse`` per reply, then
+        ``close_round``. Both Flower strategies and :meth:`run_round` sequence a round so,
+        whichever of Flower's hooks comes first.
+        """
+        if self._stats is None:
+            self.train()
+        self.evaluate()
+        return self.end_round()
+
     def run_round(
         self,
         server_round: int,
@@ -513,8 +374,8 @@ class EcoFedServer:
     ) -> RoundReport:
         """One whole round in process: ``upload(client)`` stands in for the devices.
 
-        For benchmarks and tests that need no transport; the Flower strategies call the
-        steps one by one instead.
+        For benchmarks and tests that need no transport; the bytes booked are the payload's
+        (activations and labels).
         """
         plan = self.begin_round(server_round, clients)
         for client in plan.uploaders:
@@ -522,9 +383,29 @@ class EcoFedServer:
             self.ledger.add(server_round, client, "up", "activations", batch.nbytes)
             self.ledger.add(server_round, client, "up", "labels", labels.nbytes, messages=0)
             self.accept(client, batch, labels, seconds)
-        self.train()
-        self.evaluate()
-        return self.end_round()
+        return self.close_round()
+
+    def train_metrics(self) -> dict[str, int | float]:
+        """The round's training figures, as both strategies report them to Flower."""
+        stats = self._stats
+        samples = stats.samples if stats is not None else 0
+        return {
+            "train-loss": stats.loss if stats is not None and samples else 0.0,
+            "train-samples": samples,
+            "samples-uploaded": self._current.samples_uploaded,
+            "buffer-bytes": self.buffer.nbytes,
+        }
+
+    def check_trained(self, why_not: str = "") -> None:
+        """Raise :class:`NoUploadError` when the run has accepted no upload at all.
+
+        ``why_not`` is appended to the message (e.g. the run's refusals).
+        """
+        if not len(self.buffer):
+            raise NoUploadError(
+                f"no upload was accepted in {self.num_rounds} round(s)"
+                + (f": {why_not}" if why_not else "")
+            )
 
     # ------------------------------------------------------------------ results
 
@@ -547,108 +428,22 @@ class EcoFedServer:
         """Forget the best back: the current weights become the kept ones (e.g. after loading
         initial weights into the back)."""
         self.best_round, self.best_val_accuracy = 0, None
-        self._best_state = _cpu_state(self.trainer.back)
+        self._best_state = cpu_state(self.trainer.back)
 
     # ------------------------------------------------------------------ state
 
     def settings(self) -> dict[str, Any]:
-        """The settings that decide this server's results, as plain JSON values.
-
-        The number of rounds is not among them: a strategy sets it when the run starts (and
-        the app checks its whole configuration on a resume). Nor is the training device.
-        """
-        trainer = asdict(self.trainer.config)
-        del trainer["device"]
-        return {
-            "fingerprint": self.fingerprint,
-            "activation_shape": list(self.activation_shape),
-            "num_classes": self.num_classes,
-            "codec": self.codec.name,
-            "refresh": self.refresh.name,
-            "replay": self.replay,
-            "lr_schedule": self.schedule.name,
-            "validation_fraction": self.validation_fraction,
-            "keep": self.keep,
-            "fraction_train": self.fraction_train,
-            "min_train_nodes": self.min_train_nodes,
-            "seed": self.seed,
-            "trainer": trainer,
-        }
+        """The settings that decide this server's results (:func:`server_settings`)."""
+        return server_settings(self)
 
     def state(self) -> ServerState:
-        """The server's whole state between rounds (see :class:`ServerState`).
-
-        Weights are copied; reports, ledger records and buffer entries are shared (a finished
-        round's are never changed).
-
-        Raises
-        ------
-        RuntimeError
-            During a round (between :meth:`begin_round` and :meth:`end_round`).
-        """
-        if self._plan is not None:
-            raise RuntimeError(f"round {self._plan.round} is in progress: no state to save")
-        return ServerState(
-            round=self.round,
-            settings=self.settings(),
-            reports=list(self.reports),
-            ledger=list(self.ledger.records),
-            back=_cpu_state(self.trainer.back),
-            best=self.result_state(),
-            best_round=self.best_round,
-            best_val_accuracy=self.best_val_accuracy,
-            refresh=self.refresh.state_dict(),
-            buffer=self.buffer.entries(),
-        )
+        """The server's whole state between rounds (:func:`save_state`)."""
+        return save_state(self)
 
     def load_state(self, state: ServerState) -> None:
-        """Make this server what :meth:`state` saw; the next round is ``state.round + 1``.
-
-        Everything is checked before anything changes, except the buffer entries, which are
-        read one at a time as they are stored (a checkpoint's entries check themselves).
-
-        Raises
-        ------
-        StateMismatch
-            If the state's settings or weights do not fit this server, or its rounds,
-            reports and best round disagree; the message names each difference.
-        RuntimeError
-            During a round.
-        """
-        if self._plan is not None:
-            raise RuntimeError(f"round {self._plan.round} is in progress: cannot load a state")
-        mine = self.settings()
-        diffs = [
-            f"{key}: this server has {mine.get(key)!r}, the state has {state.settings.get(key)!r}"
-            for key in sorted(set(mine) | set(state.settings))
-            if mine.get(key) != state.settings.get(key)
-        ]
-        own = self.trainer.back.state_dict()
-        diffs += _weight_differences("back", own, state.back)
-        diffs += _weight_differences("best back", own, state.best)
-        rounds = [r.round for r in state.reports]
-        if rounds != sorted(set(rounds)) or (rounds and rounds[-1] != state.round):
-            diffs.append(
-                f"reports: expected increasing rounds ending with round {state.round}, got {rounds}"
-            )
-        if state.best_round not in {0, *rounds}:
-            diffs.append(f"best_round: {state.best_round} is not a reported round ({rounds})")
-        if diffs:
-            raise StateMismatch("the saved state does not fit this server: " + "; ".join(diffs))
-        try:
-            self.refresh.load_state_dict(state.refresh)
-        except ValueError as err:
-            raise StateMismatch(str(err)) from err
-        self.trainer.back.load_state_dict(state.back)
-        self._best_state = {k: v.detach().to("cpu", copy=True) for k, v in state.best.items()}
-        self.best_round, self.best_val_accuracy = state.best_round, state.best_val_accuracy
-        self.ledger.records = list(state.ledger)
-        self.reports = list(state.reports)
-        self._current = self.reports[-1] if self.reports else RoundReport(round=state.round)
-        self._stats = None
-        self.buffer.clear()
-        for client in sorted(state.buffer, key=client_sort_key):
-            self.buffer.put_entry(client, state.buffer[client])
+        """Make this server what :meth:`state` saw (:func:`restore_state`); the next round is
+        ``state.round + 1``."""
+        restore_state(self, state)
 
     # ------------------------------------------------------------------ internals
 
@@ -665,35 +460,4 @@ class EcoFedServer:
             )
         if better:
             self.best_round, self.best_val_accuracy = current.round, val
-            self._best_state = _cpu_state(self.trainer.back)
-
-
-def _weight_differences(
-    what: str, own: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor]
-) -> list[str]:
-    """What keeps ``given`` from loading into a module whose state dict is ``own``."""
-    missing = sorted(set(own) - set(given))
-    unexpected = sorted(set(given) - set(own))
-    shapes = sorted(
-        f"{k}: {_describe(given[k])} for {_describe(own[k])}"
-        for k in set(own) & set(given)
-        if _describe(given[k]) != _describe(own[k])
-    )
-    out = []
-    if missing or unexpected or shapes:
-        out.append(
-            f"{what} weights: {len(missing)} missing (e.g. {missing[:3]}), {len(unexpected)} "
-            f"unexpected (e.g. {unexpected[:3]}), {len(shapes)} of another shape or dtype "
-            f"(e.g. {shapes[:3]})"
-        )
-    return out
-
-
-def _describe(value: object) -> str:
-    if isinstance(value, torch.Tensor):
-        return f"{tuple(value.shape)} {value.dtype}"
-    return type(value).__name__
-
-
-def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+            self._best_state = cpu_state(self.trainer.back)

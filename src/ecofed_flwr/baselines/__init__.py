@@ -49,7 +49,8 @@ from ecofed_flwr.baselines.report import (
 from ecofed_flwr.baselines.sampling import holdout_rows, sample_partitions, split_holdout
 from ecofed_flwr.baselines.server_speed import GpuServerModel
 from ecofed_flwr.baselines.training import LocalTraining
-from ecofed_flwr.baselines.wire import MeteredGrid, purpose_nbytes, record_message
+from ecofed_flwr.baselines.wire import MeteredGrid, record_message
+from ecofed_flwr.meter import purpose_nbytes
 
 __all__ = [
     "ECOFED_BEST",

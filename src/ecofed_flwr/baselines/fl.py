@@ -33,6 +33,7 @@ from flwr.supercore import log
 from torch import nn
 from torch.nn import functional as F
 
+from ecofed_flwr import defaults
 from ecofed_flwr.app.task import client_data, test_set
 from ecofed_flwr.baselines.report import BestKeeper, RoundLog, TestScore
 from ecofed_flwr.baselines.sampling import client_name, sample_partitions, split_holdout
@@ -46,8 +47,10 @@ from ecofed_flwr.baselines.training import (
 from ecofed_flwr.baselines.wire import MeteredGrid
 from ecofed_flwr.clients import LocalData
 from ecofed_flwr.config import EcoFedConfig
+from ecofed_flwr.handshake import PARTITION_KEY
 from ecofed_flwr.ledger import Ledger
 from ecofed_flwr.models import SplitModel
+from ecofed_flwr.nodes import NodeRegistry, wait_for_nodes
 from ecofed_flwr.protocol import config_value
 from ecofed_flwr.schedule import make_lr_schedule
 from ecofed_flwr.server import clients_per_round
@@ -57,7 +60,6 @@ ARRAYS_KEY = "arrays"  # FedAvg's default arrayrecord_key
 CONFIG_KEY = "config"  # FedAvg's default configrecord_key
 METRICS_KEY = "metrics"
 INFO_ACTION = "fl_info"
-PARTITION_KEY = "partition-id"
 PARTS = ("all", "back")
 
 
@@ -256,7 +258,7 @@ class SeededFedAvg(FedAvg):
         self.seed = seed
         self.num_rounds = num_rounds
         self.schedule = make_lr_schedule(lr_schedule)
-        self.node_of: dict[int, int] = {}  # partition id -> node id
+        self.nodes = NodeRegistry(strict=True)  # partition ids, as EcoFed's strategies key them
         self.aggregate_seconds: dict[int, float] = {}
         self.sampled: dict[int, list[int]] = {}  # round -> node ids asked to train
 
@@ -264,11 +266,12 @@ class SeededFedAvg(FedAvg):
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
         """Sample this round's partitions (seeded) and send them the weights and settings."""
-        self._discover(grid)
-        partitions = sorted(self.node_of)
+        self._discover(grid, server_round)
+        node_of = self.nodes.clients()
+        partitions = sorted(node_of, key=int)
         k = clients_per_round(len(partitions), self.fraction_train, self.min_train_nodes)
         picked = sample_partitions(len(partitions), k, self.seed, server_round)
-        node_ids = [self.node_of[partitions[i]] for i in picked]
+        node_ids = [node_of[partitions[i]] for i in picked]
         self.sampled[server_round] = node_ids
         log(INFO, "configure_train: partitions %s (of %d)", picked, len(partitions))
         config = ConfigRecord(dict(config))
@@ -299,27 +302,23 @@ class SeededFedAvg(FedAvg):
         self.aggregate_seconds[server_round] = time.thread_time() - start
         return result
 
-    def _discover(self, grid: Grid) -> None:
-        while len(nodes := sorted(grid.get_node_ids())) < self.min_available_nodes:
-            time.sleep(1)
-        known = set(self.node_of.values())
-        new = [n for n in nodes if n not in known]
+    def _discover(self, grid: Grid, server_round: int) -> None:
+        """Ask each new node for its partition id (the registry refuses a missing or taken one)."""
+        nodes = wait_for_nodes(
+            grid.get_node_ids, self.min_available_nodes, defaults.ROUND_TIMEOUT, server_round
+        )
+        new = self.nodes.connected(nodes)
         if not new:
             return
         messages = [
             grid.create_message(RecordDict(), f"{MessageType.QUERY}.{INFO_ACTION}", n, "0")
             for n in new
         ]
-        for reply in grid.send_and_receive(messages):
+        for reply in grid.send_and_receive(messages, timeout=defaults.ROUND_TIMEOUT):
             if reply.has_error():
                 raise RuntimeError(f"node {reply.metadata.src_node_id}: {reply.error.reason}")
-            partition = reply.content.config_records[CONFIG_KEY][PARTITION_KEY]
-            if not isinstance(partition, int) or partition in self.node_of:
-                raise RuntimeError(
-                    f"node {reply.metadata.src_node_id} reports partition {partition!r}; "
-                    f"known: {sorted(self.node_of)}"
-                )
-            self.node_of[partition] = reply.metadata.src_node_id
+            info = reply.content.config_records[CONFIG_KEY]
+            self.nodes.admit(reply.metadata.src_node_id, dict(info))
 
 
 class ClientFailure(RuntimeError):

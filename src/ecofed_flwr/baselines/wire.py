@@ -12,8 +12,9 @@ Three ways to get messages measured, for three kinds of protocol:
   (to measure one round of a large model without training it).
 
 A message's bytes are split by the top-level record that carries them (see
-:data:`RECORD_PURPOSES`); the message envelope, the record dict and any other record count as
-``control``. The parts always add up to :func:`ecofed_flwr.protocol.wire_nbytes`.
+:data:`ecofed_flwr.meter.RECORD_PURPOSES`) by the product's own byte meter
+(:class:`ecofed_flwr.meter.ByteMeter`); the message envelope, the record dict and any other
+record count as ``control``. The parts always add up to :func:`ecofed_flwr.meter.wire_nbytes`.
 """
 
 from __future__ import annotations
@@ -26,25 +27,11 @@ from contextlib import contextmanager
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.common.constant import SUPERLINK_NODE_ID
 from flwr.serverapp import Grid
-from flwr.supercore.inflatable.inflatable_object import (
-    get_all_nested_objects,
-    no_object_id_recompute,
-)
 from flwr.supercore.run import Run
 from flwr.supercore.task_identity import TaskIdentity
 
 from ecofed_flwr.ledger import Direction, Ledger
-
-#: Purpose of the bytes of each top-level record key, shared by every protocol here
-#: (``arrays`` is the key of Flower's ``FedAvg`` for the model).
-RECORD_PURPOSES: dict[str, str] = {
-    "activations": "activations",
-    "labels": "labels",
-    "gradients": "gradients",
-    "arrays": "weights",
-    "front": "weights",
-    "head": "weights",
-}
+from ecofed_flwr.meter import RECORD_PURPOSES, ByteMeter, record_parts
 
 #: Run id used for messages built outside a Flower run; a 63-bit value like Flower's own, so
 #: that the metadata has its real serialized length.
@@ -58,34 +45,6 @@ def node_id_for(client: str) -> int:
     return int.from_bytes(hashlib.sha256(client.encode()).digest()[:8], "big") >> 1
 
 
-def purpose_nbytes(
-    message: Message, purposes: Mapping[str, str] = RECORD_PURPOSES
-) -> dict[str, int]:
-    """Serialized bytes of ``message`` by purpose; they sum to ``wire_nbytes(message)``.
-
-    Every object of the message's tree (Flower sends each distinct object once) is counted
-    once, under the purpose of the top-level record that holds it; the message, its record
-    dict and records whose key ``purposes`` does not name go to ``control``.
-    """
-    sizes: dict[str, int] = defaultdict(int)
-    counted: set[str] = set()
-    # Object ids are hashes of nested content: compute each once per call, as Flower does
-    # when it pushes a message.
-    with no_object_id_recompute():
-        if message.has_content():
-            for key, record in message.content.items():
-                purpose = purposes.get(key, "control")
-                for object_id, node in get_all_nested_objects(record).items():
-                    if object_id not in counted:
-                        counted.add(object_id)
-                        sizes[purpose] += len(node.deflate())
-        for object_id, node in get_all_nested_objects(message).items():
-            if object_id not in counted:
-                counted.add(object_id)
-                sizes["control"] += len(node.deflate())
-    return dict(sizes)
-
-
 def record_message(
     ledger: Ledger,
     server_round: int,
@@ -95,11 +54,9 @@ def record_message(
     purposes: Mapping[str, str] = RECORD_PURPOSES,
 ) -> int:
     """Add ``message``'s bytes by purpose to ``ledger`` (as one message); return its total."""
-    sizes = purpose_nbytes(message, purposes)
-    for purpose, nbytes in sizes.items():
-        if purpose != "control":
-            ledger.add(server_round, client, direction, purpose, nbytes, messages=0)
-    ledger.add(server_round, client, direction, "control", sizes.get("control", 0), messages=1)
+    sizes = ByteMeter(ledger).book(
+        server_round, client, direction, message, record_parts(message, purposes)
+    )
     return sum(sizes.values())
 
 

@@ -2,9 +2,10 @@
 
 For apps built on ``ServerApp(server_fn=...)`` with ``NumPyClient`` devices
 (:class:`~ecofed_flwr.clients.EcoFedNumPyClient`). The round logic is
-:class:`~ecofed_flwr.server.EcoFedServer`'s, every setting, the validation spec and the ledger
-are those of an :class:`~ecofed_flwr.strategies.EcoFedStrategy`; this class only maps the
-legacy hooks onto the core server's round steps:
+:class:`~ecofed_flwr.server.EcoFedServer`'s; every setting, the node registry, the
+validation spec and the byte meter are those of
+:class:`~ecofed_flwr.strategies.base.EcoFedAdapter`, shared with the Message-API strategy;
+this class only maps the legacy hooks onto the core server's one round driver:
 
 ============================ =====================================================
 legacy hook                  EcoFed
@@ -14,9 +15,9 @@ legacy hook                  EcoFed
                              ``begin_round``: the clients the refresh policy names
 ``aggregate_fit``            ``decode_upload`` each reply, ``accept``/``refuse``,
                              ``train``
-``evaluate``                 ``train`` (replay rounds, where Flower skips
-                             ``aggregate_fit``), hold-out validation and
-                             ``evaluate_fn``, ``end_round``
+``evaluate``                 ``close_round``: train (unless ``aggregate_fit`` did;
+                             Flower skips it in replay rounds), validate, test
+                             (``evaluate_fn``), end the round
 ``configure_evaluate``       nothing: EcoFed evaluates at the server
 ============================ =====================================================
 """
@@ -24,9 +25,8 @@ legacy hook                  EcoFed
 from __future__ import annotations
 
 import concurrent.futures
-import time
 from collections.abc import Mapping
-from logging import ERROR, INFO, WARNING
+from logging import INFO, WARNING
 from typing import Any
 
 from flwr.app import Message, RecordDict
@@ -53,30 +53,21 @@ from flwr.server.client_manager import ClientManager
 from flwr.server.client_proxy import ClientProxy
 from flwr.server.strategy import Strategy
 from flwr.supercore import log
-from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
 
 from ecofed_flwr import defaults
-from ecofed_flwr.handshake import FINGERPRINT_KEY, PARTITION_KEY, front_differences
-from ecofed_flwr.ledger import Ledger
-from ecofed_flwr.legacy_protocol import LAYOUT_KEY, content_from_fit_result
-from ecofed_flwr.models import SplitModel
-from ecofed_flwr.protocol import ByteSplit, UploadRefused, decode_upload, wire_nbytes
-from ecofed_flwr.server import EcoFedServer, RoundReport, UploadNotExpected
-from ecofed_flwr.strategies.ecofed import (
-    EcoFedStrategy,
-    FlowerEvaluateFn,
-    NoUploadError,
-    _short_reason,
-    _state_to_arrays,
-    refusal_summary,
-    split_settings,
-)
+from ecofed_flwr.meter import Part
+from ecofed_flwr.nodes import wait_for_nodes
+from ecofed_flwr.protocol import UploadRefused
+from ecofed_flwr.protocol.legacy import LAYOUT_KEY, content_from_fit_result
+from ecofed_flwr.round_log import short_reason
+from ecofed_flwr.strategies.base import EcoFedAdapter
+from ecofed_flwr.strategies.ecofed import FlowerEvaluateFn, state_to_arrays
 
 _PARAMETERS_KEY = "fitres.parameters"
 _TRAIN = "train"
 
 
-class EcoFedLegacyStrategy(Strategy):
+class EcoFedLegacyStrategy(EcoFedAdapter, Strategy):
     """EcoFed for ``ServerApp(server_fn=...)``: the legacy-API twin of ``EcoFedStrategy``.
 
     Devices run a frozen, pre-trained front forward only and upload its encoded activations
@@ -86,11 +77,6 @@ class EcoFedLegacyStrategy(Strategy):
 
     Parameters
     ----------
-    ecofed : EcoFedStrategy
-        Every EcoFed setting (codec, refresh, replay, trainer, validation, sampling, limits,
-        ``on_round``, seed), with their defaults from ``ecofed_flwr.defaults``: this adapter
-        drives its core server (``ecofed.server``), checks uploads against its spec and books
-        bytes in its ledger. Its Message-API hooks are not used.
     num_rounds : int (default: ``defaults.NUM_SERVER_ROUNDS``)
         Rounds of the run: give ``ServerConfig(num_rounds=...)``'s value (the legacy API does
         not tell strategies). It spans the learning-rate schedule; after this round the run's
@@ -99,77 +85,42 @@ class EcoFedLegacyStrategy(Strategy):
         Centralized test evaluation of the back after every round (and round 0), with the
         signature of ``EcoFedStrategy.start``'s ``evaluate_fn`` (e.g.
         :func:`~ecofed_flwr.strategies.make_evaluate_fn`); reported only.
+    **settings
+        Every EcoFed setting of :class:`~ecofed_flwr.strategies.base.EcoFedAdapter`
+        (``back``, ``fingerprint``, ``activation_shape``, ``num_classes``, ``codec``,
+        ``refresh``, ``replay``, ``trainer``, sampling, limits, ``on_round``, ``seed``), with
+        their defaults from ``ecofed_flwr.defaults``.
 
     Notes
     -----
     Bytes: Flower's legacy ``ClientProxy`` hides its messages, so each exchange
     (``get_properties`` and ``fit``, request and reply) is rebuilt from the same records
     Flower's compat layer sends (``fitins_to_recorddict``, ``fitres_to_recorddict``, ...), in
-    a message of the same type to the same node, and measured with
-    :func:`~ecofed_flwr.protocol.wire_nbytes`, object by object as Flower transmits them.
+    a message of the same type to the same node, and measured by the same
+    :class:`~ecofed_flwr.meter.ByteMeter` as the Message API's.
+
+    Checkpoints: ``on_round`` sees every round's report; ``self.server.state()`` and
+    :meth:`state_dict` then hold the run. A strategy restored from them
+    (``self.server.load_state`` and :meth:`load_state_dict`) goes on after the restored
+    round: Flower's legacy loop counts rounds from 1 again, and the rounds already finished
+    are answered from their reports, without asking any device.
     """
 
     def __init__(
         self,
-        ecofed: EcoFedStrategy,
         num_rounds: int = defaults.NUM_SERVER_ROUNDS,
         evaluate_fn: FlowerEvaluateFn | None = None,
+        **settings: Any,
     ) -> None:
         if num_rounds < 1:
             raise ValueError(f"num_rounds must be >= 1, got {num_rounds}")
-        self.ecofed = ecofed
+        super().__init__(**settings)
         self.num_rounds = num_rounds
         self.evaluate_fn = evaluate_fn
         self.server.num_rounds = num_rounds
         if evaluate_fn is not None:
             self.server.evaluate_fn = self._evaluate_back
-        self._client_of: dict[str, str] = {}  # ClientProxy.cid -> client key
-        self._taken: set[str] = set()
-        self._excluded: dict[str, str] = {}
-        self._trained_round = 0
-        self._started = time.perf_counter()
-
-    @classmethod
-    def from_split(
-        cls,
-        split: SplitModel,
-        num_rounds: int = defaults.NUM_SERVER_ROUNDS,
-        evaluate_fn: FlowerEvaluateFn | None = None,
-        **settings: Any,
-    ) -> EcoFedLegacyStrategy:
-        """The legacy strategy for a split (the drop-in); ``settings`` are
-        :meth:`EcoFedStrategy.from_split`'s (``codec=``, ``refresh=``, ``learning_rate=``...).
-        An unknown setting raises a TypeError naming this class and the closest setting.
-        """
-        settings = split_settings(cls.__name__ + ".from_split", settings)
-        return cls(EcoFedStrategy.from_split(split, **settings), num_rounds, evaluate_fn)
-
-    # ------------------------------------------------------------------ views
-
-    @property
-    def server(self) -> EcoFedServer:
-        """The core server: buffer, policies, trainer, hold-out, best back."""
-        return self.ecofed.server
-
-    @property
-    def ledger(self) -> Ledger:
-        """The communication ledger."""
-        return self.ecofed.ledger
-
-    @property
-    def reports(self) -> list[RoundReport]:
-        """The reports of the rounds run so far (round 0 first)."""
-        return self.server.reports
-
-    @property
-    def split(self) -> SplitModel | None:
-        """The split of :meth:`from_split`, else None."""
-        return self.ecofed.split
-
-    @property
-    def excluded_clients(self) -> dict[str, str]:
-        """Clients (by ``ClientProxy.cid``) never asked again, with the reason."""
-        return dict(self._excluded)
+        self._proxies: dict[str, ClientProxy] = {}  # client name -> proxy, connected now
 
     def __repr__(self) -> str:
         server = self.server
@@ -182,9 +133,7 @@ class EcoFedLegacyStrategy(Strategy):
 
     def initialize_parameters(self, client_manager: ClientManager) -> Parameters | None:
         """The back's weights: the legacy server's "global model" (devices never get it)."""
-        self._started = time.perf_counter()
-        log(INFO, "Starting %s strategy:", self.__class__.__name__)
-        self.ecofed.summary()
+        self.begin_run(self.num_rounds)
         return self._back_parameters()
 
     def configure_fit(
@@ -194,6 +143,9 @@ class EcoFedLegacyStrategy(Strategy):
 
         ``parameters`` is not sent: devices never receive weights in EcoFed.
         """
+        if server_round <= self.server.round:  # finished before the run was restored
+            log(INFO, "EcoFed round %d: finished before the resume, skipped", server_round)
+            return []
         if server_round == self.num_rounds + 1:
             log(
                 WARNING,
@@ -202,21 +154,17 @@ class EcoFedLegacyStrategy(Strategy):
                 server_round,
                 self.num_rounds,
             )
-        proxies = self._discover(client_manager, server_round)
-        plan = self.server.begin_round(server_round, list(proxies))
-        config: dict[str, Scalar] = {
-            **self.ecofed.upload_config,
-            **self.ecofed.front_description,
-            "server-round": server_round,
-            "codec": self.server.codec.name,
-        }
+        self._discover(client_manager, server_round)
+        plan = self.server.begin_round(server_round, list(self._proxies))
+        config: dict[str, Scalar] = self.upload_request(server_round, {})
         instructions = []
         for client in plan.uploaders:
-            proxy = proxies[client]
+            proxy = self._proxies[client]
             ins = FitIns(Parameters(tensors=[], tensor_type="numpy.ndarray"), dict(config))
             content = fitins_to_recorddict(ins, keep_input=True)
-            request = _request(content, _TRAIN, proxy, server_round)
-            self.ledger.add(server_round, client, "down", "control", wire_nbytes(request))
+            self.meter.book(
+                server_round, client, "down", _request(content, _TRAIN, proxy, server_round)
+            )
             instructions.append((proxy, ins))
         if not instructions:
             log(
@@ -237,53 +185,37 @@ class EcoFedLegacyStrategy(Strategy):
         """Validate and buffer the uploads (``decode_upload``), then train the back."""
         server = self.server
         for proxy, res in results:
-            client = self._key(proxy)
-            self._record_reply(server_round, client, proxy, res)
+            client = self.nodes.client_of(proxy.node_id)
+            self._book_reply(server_round, client, proxy, res)
             try:
                 content = content_from_fit_result(
-                    res.parameters.tensors, res.num_examples, res.metrics
+                    res.parameters.tensors,
+                    res.num_examples,
+                    res.metrics,
+                    res.parameters.tensor_type,
                 )
-                upload = decode_upload(content, self.ecofed.upload_spec)
-                server.accept(client, upload.batch, upload.labels, upload.device_seconds)
-            except (UploadRefused, UploadNotExpected, ValueError) as err:
-                reason = f"{err.category}: {err}" if isinstance(err, UploadRefused) else str(err)
-                server.refuse(client, reason)
-                log(
-                    WARNING,
-                    "EcoFed round %d: refused reply of %s: %s",
-                    server_round,
-                    client,
-                    reason,
-                )
+            except UploadRefused as err:
+                self.take_reply(client, None, f"{err.category}: {err}")
+                continue
+            self.take_reply(client, content, None)
         errors: list[str] = []
         for failure in failures:
             if isinstance(failure, BaseException):
-                full = f"{type(failure).__name__}: {failure}"
-                if not self.ecofed._logged_traceback:  # the first device error in full, once
-                    self.ecofed._logged_traceback = True
-                    log(ERROR, "EcoFed: first device error, in full:\n%s", full)
-                short = _short_reason(full)
+                short = self.device_error("?", f"{type(failure).__name__}: {failure}")
                 if short not in errors:
                     errors.append(short)
                 continue
             proxy, res = failure
-            reason = f"client status {res.status.code.name}: {_short_reason(res.status.message)}"
-            server.refuse(self._key(proxy), reason)
-            log(WARNING, "EcoFed round %d: %s failed: %s", server_round, self._key(proxy), reason)
+            client = self.nodes.client_of(proxy.node_id)
+            reason = f"client status {res.status.code.name}: {short_reason(res.status.message)}"
+            self.take_reply(client, None, reason)
         if errors:
             # The legacy server does not say which client an exception came from.
             for client in server.plan.uploaders:
                 server.refuse(client, "no reply; this round's failed fits: " + "; ".join(errors))
             log(WARNING, "EcoFed round %d: failed fits: %s", server_round, "; ".join(errors))
-        stats = server.train()
-        self._trained_round = server_round
-        metrics: dict[str, Scalar] = {
-            "train-loss": stats.loss if stats.samples else 0.0,
-            "train-samples": stats.samples,
-            "samples-uploaded": server.current.samples_uploaded,
-            "buffer-bytes": server.buffer.nbytes,
-        }
-        return self._back_parameters(), metrics
+        server.train()
+        return self._back_parameters(), dict(server.train_metrics())
 
     def configure_evaluate(
         self, server_round: int, parameters: Parameters, client_manager: ClientManager
@@ -303,11 +235,12 @@ class EcoFedLegacyStrategy(Strategy):
     def evaluate(
         self, server_round: int, parameters: Parameters
     ) -> tuple[float, dict[str, Scalar]] | None:
-        """Close the round: train (replay rounds), validate, test, report.
+        """Close the round (``close_round``): train (replay rounds), validate, test, report.
 
         ``parameters`` is ignored: the core server holds the back. Returns the test loss
         (else the validation loss) and the round's metrics (test metrics of ``evaluate_fn``
-        plus ``val_accuracy``/``val_loss``), or None when there are none.
+        plus ``val_accuracy``/``val_loss``), or None when there are none. A round finished
+        before a resume returns its stored figures.
 
         Raises
         ------
@@ -315,17 +248,15 @@ class EcoFedLegacyStrategy(Strategy):
             After round ``num_rounds`` if no upload at all was accepted.
         """
         server = self.server
-        if server_round == 0:
-            report = server.evaluate_initial()
+        done = {r.round: r for r in server.reports}
+        if server_round in done and (server_round > 0 or len(done) > 1):
+            report = done[server_round]  # restored from a checkpoint: not run again
+        elif server_round == 0:
+            report = self.report(server.evaluate_initial())
         else:
-            if self._trained_round != server_round:  # Flower skips aggregate_fit without fits
-                server.train()
-                self._trained_round = server_round
-            server.evaluate()
-            report = server.end_round()
-        self.ecofed._log_round(report, self.num_rounds)
-        if server_round == self.num_rounds:
-            self._finish()
+            report = self.report(server.close_round())
+        if server_round == self.num_rounds and server_round not in done:
+            self.finish_run()
         metrics: dict[str, Scalar] = dict(report.metrics)
         if report.val_accuracy is not None and report.val_loss is not None:
             metrics.update(val_accuracy=report.val_accuracy, val_loss=report.val_loss)
@@ -338,96 +269,50 @@ class EcoFedLegacyStrategy(Strategy):
 
     def _evaluate_back(self, back: Any) -> dict[str, float]:
         assert self.evaluate_fn is not None
-        arrays = _state_to_arrays(back.state_dict())
-        result = self.evaluate_fn(self.server.round, arrays)
+        result = self.evaluate_fn(self.server.round, state_to_arrays(back.state_dict()))
         return {} if result is None else {k: float(v) for k, v in result.items()}  # type: ignore[arg-type]
 
     def _back_parameters(self) -> Parameters:
         state = self.server.trainer.back.state_dict()
         return ndarrays_to_parameters([v.detach().cpu().numpy() for v in state.values()])
 
-    def _key(self, proxy: ClientProxy) -> str:
-        return self._client_of.get(proxy.cid, f"node-{proxy.cid}")
+    def _discover(self, client_manager: ClientManager, server_round: int) -> None:
+        """Wait for enough clients, ask each new one ``get_properties``; keep the proxies of
+        the clients connected now."""
 
-    def _finish(self) -> None:
-        server = self.server
-        if not len(server.buffer):
-            raise NoUploadError(
-                f"no upload was accepted in {self.num_rounds} round(s): "
-                + refusal_summary(server.reports, self._excluded.values())
-            )
-        self.ecofed._log_summary(time.perf_counter() - self._started)
-        self.ecofed._log_result_kind()
+        def connected() -> list[int]:
+            return [p.node_id for p in client_manager.all().values()]
 
-    def _discover(self, client_manager: ClientManager, server_round: int) -> dict[str, ClientProxy]:
-        """Wait for enough clients, ask each new one ``get_properties``; the usable ones by key."""
-        client_manager.wait_for(self.ecofed.min_available_nodes, int(self.ecofed.timeout))
-        proxies = client_manager.all()
-        new = [
-            p
-            for cid, p in proxies.items()
-            if cid not in self._client_of and cid not in self._excluded
-        ]
+        wait_for_nodes(connected, self.min_available_nodes, self.timeout, server_round)
+        proxies = {p.node_id: p for p in client_manager.all().values()}
+        new = self.nodes.connected(proxies)
         if new:
             with concurrent.futures.ThreadPoolExecutor() as pool:
-                answers = list(pool.map(self._ask_properties, new))
-            for proxy, (properties, request, reply) in zip(new, answers, strict=True):
-                self._admit(proxy, properties, server_round, request, reply)
-        return {self._client_of[c]: p for c, p in proxies.items() if c in self._client_of}
+                answers = list(pool.map(self._ask_properties, [proxies[n] for n in new]))
+            for node, (properties, request, reply) in zip(new, answers, strict=True):
+                self.admit(server_round, node, properties, request, reply)
+        self._proxies = {c: proxies[n] for c, n in self.nodes.clients().items()}
 
     def _ask_properties(
         self, proxy: ClientProxy
     ) -> tuple[dict[str, Scalar], Message, Message | None]:
-        ins = GetPropertiesIns(config=dict(self.ecofed.front_description))
+        ins = GetPropertiesIns(config=dict(self.front_description))
         request = _request(
             getpropertiesins_to_recorddict(ins), MessageTypeLegacy.GET_PROPERTIES, proxy
         )
         try:
-            res: GetPropertiesRes = proxy.get_properties(ins, self.ecofed.timeout, None)
+            res: GetPropertiesRes = proxy.get_properties(ins, self.timeout, None)
         except Exception as err:  # a device without EcoFed (or a failing one) still takes part
             log(WARNING, "EcoFed: client %s did not answer get_properties: %s", proxy.cid, err)
             return {}, request, None
         reply = Message(getpropertiesres_to_recorddict(res), reply_to=request)
         return (dict(res.properties) if res.status.code == Code.OK else {}), request, reply
 
-    def _admit(
-        self,
-        proxy: ClientProxy,
-        info: Mapping[str, Scalar],
-        server_round: int,
-        request: Message,
-        reply: Message | None,
-    ) -> None:
-        client = f"node-{proxy.cid}"
-        partition = info.get(PARTITION_KEY)
-        if isinstance(partition, int) and not isinstance(partition, bool) and partition >= 0:
-            if str(partition) not in self._taken:
-                client = str(partition)
-        self.ledger.add(server_round, client, "down", "control", wire_nbytes(request))
-        if reply is not None:
-            self.ledger.add(server_round, client, "up", "control", wire_nbytes(reply))
-        if info and info.get(FINGERPRINT_KEY) != self.server.fingerprint:
-            diffs = front_differences(self.ecofed.front_description, info)
-            reason = f"its front differs from the server's ({'; '.join(diffs)})"
-            self._excluded[proxy.cid] = reason
-            log(WARNING, "EcoFed: client %s (%s) is not asked again: %s", proxy.cid, client, reason)
-            return
-        self._client_of[proxy.cid] = client
-        self._taken.add(client)
-
-    def _record_reply(
-        self, server_round: int, client: str, proxy: ClientProxy, res: FitRes
-    ) -> None:
-        """One ledger message per reply, its bytes split by purpose (as Flower sends them)."""
+    def _book_reply(self, server_round: int, client: str, proxy: ClientProxy, res: FitRes) -> None:
+        """One ledger message per reply, its bytes by purpose (as Flower sends them)."""
         request = _request(RecordDict(), _TRAIN, proxy, server_round)
         reply = Message(fitres_to_recorddict(res, keep_input=True), reply_to=request)
-        sizes = _reply_bytes(reply, res.metrics.get(LAYOUT_KEY))
-        if sizes.activations == 0:
-            self.ledger.add(server_round, client, "up", "control", sizes.total)
-            return
-        self.ledger.add(server_round, client, "up", "activations", sizes.activations)
-        self.ledger.add(server_round, client, "up", "labels", sizes.labels, messages=0)
-        self.ledger.add(server_round, client, "up", "control", sizes.control, messages=0)
+        self.meter.book(server_round, client, "up", reply, _layout_parts(reply, res.metrics))
 
 
 def _request(
@@ -444,26 +329,20 @@ def _request(
     return message
 
 
-def _reply_bytes(reply: Message, layout: object) -> ByteSplit:
-    """Serialized bytes of a legacy fit reply: activation arrays, label arrays and the rest.
+def _layout_parts(reply: Message, metrics: Mapping[str, Scalar]) -> dict[str, list[Part]]:
+    """The activation and label arrays of a legacy fit reply, for the byte meter.
 
     The arrays of ``fitres.parameters`` are keyed by position; the layout string (the
     device's claim, used only to attribute bytes) names each one's record.
     """
-    tree = get_all_nested_objects(reply)
-    sizes = {object_id: len(node.deflate()) for object_id, node in tree.items()}
-    total = sum(sizes.values())
     record = reply.content.array_records.get(_PARAMETERS_KEY)
+    layout = metrics.get(LAYOUT_KEY)
+    parts: dict[str, list[Part]] = {"activations": [], "labels": []}
     if record is None or not isinstance(layout, str):
-        return ByteSplit(total=total)
-    parts = {"activations": 0, "labels": 0}
-    counted: set[str] = set()
+        return parts
     for index, entry in enumerate(layout.split(";")[: len(record)]):
         name = entry.partition("/")[0]
         array = record.get(str(index))
-        if name not in parts or array is None:
-            continue
-        ids = (set(get_all_nested_objects(array)) & sizes.keys()) - counted
-        counted.update(ids)
-        parts[name] += sum(sizes[i] for i in ids)
-    return ByteSplit(total=total, activations=parts["activations"], labels=parts["labels"])
+        if name in parts and array is not None:
+            parts[name].append(array)
+    return parts

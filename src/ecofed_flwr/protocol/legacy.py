@@ -38,7 +38,7 @@ import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
 from flwr.common.constant import SType
 
-from ecofed_flwr.protocol import (
+from ecofed_flwr.protocol.records import (
     ACTIVATIONS_KEY,
     LABELS_KEY,
     META_KEY,
@@ -104,7 +104,10 @@ def fit_result_from_content(content: RecordDict) -> tuple[list[np.ndarray], int,
 
 
 def content_from_fit_result(
-    tensors: Sequence[bytes], num_examples: int, metrics: Mapping[str, Scalar]
+    tensors: Sequence[bytes],
+    num_examples: int,
+    metrics: Mapping[str, Scalar],
+    tensor_type: str = SType.NUMPY,
 ) -> RecordDict:
     """Rebuild the upload reply's content from a legacy fit result, for ``decode_upload``.
 
@@ -121,6 +124,9 @@ def content_from_fit_result(
         ``FitRes.num_examples``.
     metrics : Mapping[str, Scalar]
         ``FitRes.metrics``.
+    tensor_type : str (default: ``"numpy.ndarray"``)
+        ``FitRes.parameters.tensor_type``: every array is declared with it, so that
+        :func:`decode_upload` refuses another serialization exactly as on the Message API.
 
     Returns
     -------
@@ -152,7 +158,7 @@ def content_from_fit_result(
             raise UploadRefused(
                 "bad-array", f"{record}[{key!r}]: expected bytes, got {type(data).__name__}"
             )
-        records[record][key] = Array(dtype=dtype, shape=shape, stype=SType.NUMPY, data=data)
+        records[record][key] = Array(dtype=dtype, shape=shape, stype=tensor_type, data=data)
     meta: dict[str, Scalar | list[int]] = {}
     values: dict[str, int | float | list[int] | list[float]] = {NUM_EXAMPLES_KEY: num_examples}
     for name, item in metrics.items():
@@ -163,6 +169,12 @@ def content_from_fit_result(
         elif name.startswith(META_LIST_PREFIX):
             meta[name.removeprefix(META_LIST_PREFIX)] = _int_list(name, item)
         elif name.startswith(METRIC_PREFIX):
+            if name.removeprefix(METRIC_PREFIX) == NUM_EXAMPLES_KEY:
+                raise UploadRefused(
+                    "metrics",
+                    f"metrics[{name!r}]: the sample count is FitRes.num_examples; a metric "
+                    "may not restate or override it",
+                )
             if not isinstance(item, int | float) or isinstance(item, bool):
                 raise UploadRefused(
                     "metrics", f"metrics[{name!r}]: expected a number, got {type(item).__name__}"

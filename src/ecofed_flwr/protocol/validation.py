@@ -1,16 +1,8 @@
-"""The EcoFed wire protocol on Flower records, shared by the strategy and the client.
+"""The single validation point of an EcoFed upload: :func:`decode_upload`.
 
-One exchange per uploading client and refresh: the server sends a message of type
-``train.ecofed_upload`` carrying a ConfigRecord; the client replies with
-
-- ``activations`` (ArrayRecord): the encoded batch's arrays (codes, scales, ...);
-- ``labels`` (ArrayRecord): one integer array ``labels``;
-- ``meta`` (ConfigRecord): the codec metadata and the front's fingerprint;
-- ``metrics`` (MetricRecord): ``num-examples`` and measured device seconds.
-
-Only ``.npy`` arrays (parsed here, never unpickled) and scalars cross the wire. A server checks
-every reply with :func:`decode_upload`, the single validation point: it refuses anything that
-is not exactly such a reply, before using or allocating more than the spec allows.
+A server checks every reply with it: it refuses anything that is not exactly an upload reply
+(:mod:`ecofed_flwr.protocol.records`), before using or allocating more than the spec allows.
+``.npy`` arrays are parsed here, never unpickled.
 """
 
 from __future__ import annotations
@@ -18,43 +10,27 @@ from __future__ import annotations
 import io
 import math
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
 from flwr.common.constant import SType
-from flwr.supercore.inflatable.inflatable_object import InflatableObject, get_all_nested_objects
 
-from ecofed_flwr.codec import ArraySpec, Codec, CodecError, EncodedBatch, PayloadValueError
-
-UPLOAD_ACTION = "ecofed_upload"
-UPLOAD_MESSAGE_TYPE = f"train.{UPLOAD_ACTION}"
-ACTIVATIONS_KEY = "activations"
-LABELS_KEY = "labels"
-META_KEY = "meta"
-METRICS_KEY = "metrics"
-CONFIG_KEY = "config"
-FINGERPRINT_KEY = "ecofed-fingerprint"
-LABELS_ARRAY_KEY = "labels"
-NUM_EXAMPLES_KEY = "num-examples"
-#: Device time an upload may report, in seconds; their sum is :attr:`Upload.device_seconds`.
-SECONDS_KEYS = ("front-seconds", "encode-seconds")
-#: Default bound on ``|decoded activation|`` (see :class:`UploadSpec`).
-DEFAULT_MAX_ABS_VALUE = 1e4
-
-#: Every :attr:`UploadRefused.category`, in the order :func:`decode_upload` checks them.
-REFUSAL_CATEGORIES = (
-    "missing-record",  # a required record is absent
-    "structure",  # extra, shared, wrongly typed records; wrong array keys
-    "fingerprint",  # activations from another front (or no fingerprint)
-    "codec",  # another codec, malformed codec metadata or payload, corrupt zstd data
-    "too-large",  # more samples or bytes than the spec allows
-    "shape",  # another activation shape
-    "metrics",  # missing, extra or out-of-range metrics, num-examples != samples
-    "bad-array",  # not a plain .npy array of the declared dtype and shape
-    "values",  # codes or statistics outside the codec's range or the value bound
-    "labels",  # labels of the wrong dtype, shape or range
+from ecofed_flwr.codec import ArraySpec, CodecError, EncodedBatch, PayloadValueError
+from ecofed_flwr.handshake import FINGERPRINT_KEY
+from ecofed_flwr.protocol.records import (
+    ACTIVATIONS_KEY,
+    LABELS_ARRAY_KEY,
+    LABELS_KEY,
+    MAX_NDIM,
+    META_KEY,
+    METRICS_KEY,
+    NUM_EXAMPLES_KEY,
+    SECONDS_KEYS,
+    Upload,
+    UploadRefused,
+    UploadSpec,
+    is_int,
 )
 
 _RECORD_TYPES: dict[str, type] = {
@@ -74,135 +50,8 @@ _NPY_VERSIONS = {
     (1, 0): np.lib.format.read_array_header_1_0,
     (2, 0): np.lib.format.read_array_header_2_0,
 }
-_MAX_NDIM = 8
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _META_TEXT_MAX = 256
-
-
-def label_dtype(num_classes: int) -> np.dtype[np.unsignedinteger]:
-    """Smallest unsigned dtype that holds every label."""
-    for dtype in (np.uint8, np.uint16):
-        if num_classes <= np.iinfo(dtype).max + 1:
-            return np.dtype(dtype)
-    return np.dtype(np.uint32)
-
-
-def config_value(record: ConfigRecord | MetricRecord, key: str, kind: type, default: object) -> Any:
-    """``record[key]`` (or ``default``) checked to be of ``kind``; ints pass as floats."""
-    value = record.get(key, default)
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise ValueError(f"'{key}' must be {kind.__name__}, got {value!r}")
-    return value
-
-
-def encoded_to_records(batch: EncodedBatch, fingerprint: str) -> tuple[ArrayRecord, ConfigRecord]:
-    """The activations ArrayRecord and meta ConfigRecord of an encoded batch."""
-    arrays = ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in batch.arrays.items()})
-    meta = ConfigRecord({**batch.meta, FINGERPRINT_KEY: fingerprint})
-    return arrays, meta
-
-
-# --------------------------------------------------------------------------------------------
-# validation of an upload reply
-
-
-class UploadRefused(ValueError):
-    """An upload reply that :func:`decode_upload` refuses.
-
-    Parameters
-    ----------
-    category : str
-        Short machine-readable reason, one of :data:`REFUSAL_CATEGORIES`.
-    message : str
-        What was expected and what arrived.
-    """
-
-    def __init__(self, category: str, message: str) -> None:
-        super().__init__(message)
-        self.category = category
-
-
-@dataclass(frozen=True)
-class UploadSpec:
-    """What the server accepts in an upload reply.
-
-    Parameters
-    ----------
-    codec : Codec
-        The codec every upload must use; the reply's ``meta`` must name exactly ``codec.name``.
-    fingerprint : str
-        Fingerprint of the frozen front every upload must come from.
-    activation_shape : tuple[int, ...]
-        Shape of one sample's activation at the cut.
-    num_classes : int
-        Labels must lie in ``[0, num_classes)``.
-    max_samples : int
-        Largest accepted sample count; together with the codec it bounds every array's bytes
-        and the decompressed size of a zstd payload.
-    max_abs_value : float (default: 1e4)
-        Bound on ``|decoded activation|``: an accepted upload decodes, whole or sliced, to
-        finite float32 values within it (for quantizers every value its statistics can
-        represent must be; ``math.inf`` asks for finite values only).
-    """
-
-    codec: Codec
-    fingerprint: str
-    activation_shape: tuple[int, ...]
-    num_classes: int
-    max_samples: int
-    max_abs_value: float = DEFAULT_MAX_ABS_VALUE
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.codec, Codec):
-            raise TypeError(f"codec: expected a Codec, got {type(self.codec).__name__}")
-        if not isinstance(self.fingerprint, str):
-            raise TypeError(f"fingerprint: expected a str, got {type(self.fingerprint).__name__}")
-        shape = tuple(self.activation_shape)
-        if not 1 <= len(shape) <= _MAX_NDIM or not all(_is_int(d) and d >= 1 for d in shape):
-            raise ValueError(
-                f"activation_shape: expected 1 to {_MAX_NDIM} ints >= 1, got "
-                f"{self.activation_shape}"
-            )
-        object.__setattr__(self, "activation_shape", tuple(int(d) for d in shape))
-        for name in ("num_classes", "max_samples"):
-            value = getattr(self, name)
-            if not _is_int(value) or value < 1:
-                raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
-        if not self.max_abs_value > 0:
-            raise ValueError(f"max_abs_value: expected a number > 0, got {self.max_abs_value!r}")
-        self.codec.array_specs(1, self.activation_shape)  # the codec can lay out this shape
-
-    @property
-    def activation_keys(self) -> set[str]:
-        """Array keys of the activations record."""
-        return set(self.codec.array_specs(1, self.activation_shape))
-
-
-@dataclass(frozen=True)
-class Upload:
-    """An accepted upload.
-
-    Attributes
-    ----------
-    batch : EncodedBatch
-        The activations, validated, in the codec's plain form (any zstd stage already undone,
-        ``meta["codec"]`` without ``+zstd``): ``codec.decode`` and ``codec.without_lossless``
-        take it as is. Its arrays are read-only views of the reply's bytes (or of the
-        decompressed codes).
-    labels : np.ndarray
-        int64 ``(num_samples,)``, each in ``[0, num_classes)``.
-    num_samples : int
-        Number of samples.
-    device_seconds : float
-        ``front-seconds + encode-seconds`` as the device reported them (0 for absent ones).
-    """
-
-    batch: EncodedBatch
-    labels: np.ndarray
-    num_samples: int
-    device_seconds: float
 
 
 def decode_upload(content: RecordDict, spec: UploadSpec) -> Upload:
@@ -268,10 +117,6 @@ def decode_upload(content: RecordDict, spec: UploadSpec) -> Upload:
     )
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
-
-
 def _short(value: object, limit: int = 80) -> str:
     """A repr of a value from the wire, bounded in size and work whatever the value."""
     if isinstance(value, str | bytes):
@@ -288,7 +133,7 @@ def _short(value: object, limit: int = 80) -> str:
 
 
 def _is_int64(value: object) -> bool:
-    return _is_int(value) and _INT64_MIN <= value <= _INT64_MAX  # type: ignore[operator]
+    return is_int(value) and _INT64_MIN <= value <= _INT64_MAX  # type: ignore[operator]
 
 
 def _small_meta_value(value: object) -> bool:
@@ -298,7 +143,7 @@ def _small_meta_value(value: object) -> bool:
     if isinstance(value, str | bytes):
         return len(value) <= _META_TEXT_MAX
     if isinstance(value, list):
-        return len(value) <= _MAX_NDIM and all(_small_meta_value(v) for v in value)
+        return len(value) <= MAX_NDIM and all(_small_meta_value(v) for v in value)
     return isinstance(value, float | bool)
 
 
@@ -371,7 +216,7 @@ def _meta(record: ConfigRecord, spec: UploadSpec) -> tuple[dict[str, Any], int]:
             raise UploadRefused(
                 "codec",
                 f"meta[{_short(key)}]: expected an int64, a str of at most {_META_TEXT_MAX} "
-                f"characters or a list of at most {_MAX_NDIM} such values, got {_short(item)}",
+                f"characters or a list of at most {MAX_NDIM} such values, got {_short(item)}",
             )
     value = fields.get("num_samples")
     if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
@@ -385,7 +230,7 @@ def _meta(record: ConfigRecord, spec: UploadSpec) -> tuple[dict[str, Any], int]:
             f"meta['num_samples']: expected at most {spec.max_samples}, got {_short(n)}",
         )
     shape = fields.get("sample_shape")
-    if not isinstance(shape, list) or not all(_is_int(d) for d in shape):
+    if not isinstance(shape, list) or not all(is_int(d) for d in shape):
         raise UploadRefused(
             "codec", f"meta['sample_shape']: expected a list of ints, got {_short(shape)}"
         )
@@ -408,7 +253,7 @@ def _metrics(record: MetricRecord, n: int) -> float:
             f"extra {_short(extra)}",
         )
     claimed = record.get(NUM_EXAMPLES_KEY)
-    if not _is_int(claimed) or claimed != n:
+    if not is_int(claimed) or claimed != n:
         raise UploadRefused(
             "metrics",
             f"metrics['{NUM_EXAMPLES_KEY}']: expected {n} (an int), got {_short(claimed)}",
@@ -445,12 +290,12 @@ def _declared_shape(array: object, where: str) -> tuple[int, ...]:
     shape = array.shape
     if (
         not isinstance(shape, tuple | list)
-        or len(shape) > _MAX_NDIM
+        or len(shape) > MAX_NDIM
         or not all(_is_int64(d) and d >= 0 for d in shape)
     ):
         raise UploadRefused(
             "bad-array",
-            f"{where}: expected a shape of at most {_MAX_NDIM} int64 >= 0, got {_short(shape)}",
+            f"{where}: expected a shape of at most {MAX_NDIM} int64 >= 0, got {_short(shape)}",
         )
     if not isinstance(array.data, bytes):
         raise UploadRefused(
@@ -573,65 +418,3 @@ def _checked_labels(labels: np.ndarray, num_classes: int) -> np.ndarray:
             "labels", f"labels: expected values in [0, {num_classes}), got min {lo}, max {hi}"
         )
     return labels.astype(np.int64)
-
-
-# --------------------------------------------------------------------------------------------
-# bytes on the wire
-
-
-def wire_nbytes(obj: Message | ArrayRecord | ConfigRecord | MetricRecord) -> int:
-    """Bytes Flower transmits for ``obj``: every object of its tree, serialized.
-
-    Flower 1.42 sends a message as a tree of content-addressed objects (message, record dict,
-    records, arrays, array chunks), each serialized with a small header and sent once however
-    often it occurs; this sums them.
-    """
-    tree: dict[str, InflatableObject] = get_all_nested_objects(obj)
-    return sum(len(node.deflate()) for node in tree.values())
-
-
-@dataclass(frozen=True)
-class ByteSplit:
-    """A message's serialized bytes by purpose; ``control`` is everything else (never < 0)."""
-
-    total: int
-    activations: int = 0
-    labels: int = 0
-
-    def __post_init__(self) -> None:
-        if min(self.activations, self.labels) < 0 or self.activations + self.labels > self.total:
-            raise ValueError(
-                f"ByteSplit: expected 0 <= activations + labels <= total, got {self.activations}"
-                f" + {self.labels} > {self.total}"
-            )
-
-    @property
-    def control(self) -> int:
-        return self.total - self.activations - self.labels
-
-
-def split_reply_bytes(reply: Message) -> ByteSplit:
-    """Serialized bytes of an upload reply: activations, labels and the rest.
-
-    Counted per transmitted object (Flower sends each distinct object once): an object in the
-    ``activations`` record's tree counts as activations, one in the ``labels`` tree only as
-    labels, everything else as control. Shared or identical records and arrays are thus
-    counted once, and the parts always add up to :func:`wire_nbytes`.
-    """
-    tree: dict[str, InflatableObject] = get_all_nested_objects(reply)
-    sizes = {object_id: len(node.deflate()) for object_id, node in tree.items()}
-    if reply.has_error():
-        return ByteSplit(total=sum(sizes.values()))
-    counted: set[str] = set()
-
-    def part(key: str) -> int:
-        record = reply.content.get(key)
-        if not isinstance(record, ArrayRecord):
-            return 0
-        ids = set(get_all_nested_objects(record)) & sizes.keys()
-        ids -= counted
-        counted.update(ids)
-        return sum(sizes[i] for i in ids)
-
-    activations = part(ACTIVATIONS_KEY)
-    return ByteSplit(total=sum(sizes.values()), activations=activations, labels=part(LABELS_KEY))
