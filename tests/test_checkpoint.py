@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 import pytest
 import torch
 from torch import nn
@@ -25,7 +25,7 @@ from ecofed_flwr.baselines.loopback import run_loopback
 from ecofed_flwr.checkpoint import CHECKPOINT_DIR, Checkpointer, CheckpointError
 from ecofed_flwr.codec import EncodedBatch, make_codec
 from ecofed_flwr.config import EcoFedConfig
-from ecofed_flwr.launch import _Spawned, stop_process
+from ecofed_flwr.launch import Spawned, stop_process
 from ecofed_flwr.server import EcoFedServer, RoundReport, StateMismatch
 from ecofed_flwr.trainer import TrainerConfig
 
@@ -319,11 +319,11 @@ def _finish(proc: subprocess.Popen[str], what: str) -> str:
     return out
 
 
-def _cmdline(pid: int) -> bytes:
+def _cmdline(proc: psutil.Process) -> str:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return ""
 
 
 def _checkpointed_round(run_dir: Path) -> int:
@@ -336,7 +336,7 @@ def _checkpointed_round(run_dir: Path) -> int:
 def _kill_serverapp_after(proc: subprocess.Popen[str], run_dir: Path, after: int) -> int:
     """SIGKILL the process running the ServerApp (``flwr-simulation``, a grandchild of the
     SuperLink that ``proc`` started) once round ``after`` is checkpointed; stop ``proc``."""
-    spawned = _Spawned(proc.pid)
+    spawned = Spawned(proc.pid)
     deadline = time.monotonic() + ROUND_TIMEOUT_S
     while _checkpointed_round(run_dir) < after:
         assert proc.poll() is None, f"the run ended before round {after} was checkpointed"
@@ -344,9 +344,9 @@ def _kill_serverapp_after(proc: subprocess.Popen[str], run_dir: Path, after: int
         spawned.refresh()
         time.sleep(0.05)
     spawned.refresh()
-    serverapps = [p for p in spawned.running() if b"flwr-simulation" in _cmdline(p)]
+    serverapps = [p for p in spawned.running() if "flwr-simulation" in _cmdline(p)]
     assert len(serverapps) == 1, serverapps
-    os.kill(serverapps[0], signal.SIGKILL)
+    serverapps[0].kill()  # SIGKILL, and only while the PID is still that process's
     killed_after = _checkpointed_round(run_dir)
     # The launcher would only notice after the SuperLink's heartbeat timeout: stop it now.
     proc.terminate()

@@ -11,6 +11,7 @@ import time
 import tomllib
 from pathlib import Path
 
+import psutil
 import pytest
 
 from ecofed_flwr import cli
@@ -20,7 +21,9 @@ from ecofed_flwr.launch import (
     LaunchError,
     LaunchUsageError,
     RunFailedError,
+    Spawned,
     check_outcome,
+    descendants,
     find_free_port,
     flower_env,
     resolve_run_config,
@@ -173,18 +176,51 @@ time.sleep(60)
 """
 
 
+def _finished(proc: psutil.Process) -> bool:
+    """Ended (a zombie has ended: its parent reaps it)."""
+    try:
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def test_stop_process_ends_the_process_and_its_orphaned_stubborn_children() -> None:
     proc = subprocess.Popen([sys.executable, "-c", _SPAWNER], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
-        grandchild = int(proc.stdout.readline())
+        grandchild = psutil.Process(int(proc.stdout.readline()))
         started = time.monotonic()
         stop_process(proc, timeout=1.0)
         assert proc.returncode is not None
         assert time.monotonic() - started < 10
-        state = Path(f"/proc/{grandchild}/stat")
-        assert not state.exists() or state.read_text().split(") ")[1].startswith("Z")
+        assert _finished(grandchild)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_stop_process_stops_what_the_process_spawned_and_nothing_else() -> None:
+    # A shell whose child sleeps; SIGTERM ends the shell, and the orphaned child is found
+    # and stopped. A process started beside the shell (not below it) is left running.
+    shell = subprocess.Popen(
+        ["sh", "-c", "sleep 60 & echo $!; wait"], stdout=subprocess.PIPE, text=True
+    )
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        assert shell.stdout is not None
+        child = psutil.Process(int(shell.stdout.readline()))
+        assert child in descendants(psutil.Process(shell.pid))
+        spawned = Spawned(shell.pid)
+        spawned.refresh()
+        assert set(spawned.running()) == {child}
+        stop_process(shell, timeout=1.0)
+        assert shell.returncode is not None
+        assert _finished(child)
+        assert bystander.poll() is None
+        assert not spawned.running()
+    finally:
+        for proc in (shell, bystander):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

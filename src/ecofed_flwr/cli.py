@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ecofed_flwr import defaults
 from ecofed_flwr.models import WeightsUnavailableError
 
 __all__ = ["main"]
@@ -232,8 +233,8 @@ def _add_run_parser(subparsers: _Subparsers) -> None:
         "--num-supernodes",
         type=_positive_int,
         default=None,
-        help="simulated SuperNodes, one data partition each (default: 10; with --resume: the "
-        "run's)",
+        help="simulated SuperNodes, one data partition each (default: "
+        f"{defaults.NUM_SUPERNODES}; with --resume: the run's)",
     )
     parser.add_argument(
         "--client-cpus",

@@ -1,0 +1,239 @@
+"""``ecofed run``: the app on a private simulation SuperLink, the outcome checked, the SuperLink
+stopped whatever happens."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+
+from ecofed_flwr import defaults
+from ecofed_flwr.launch.errors import LaunchError, LaunchUsageError, RunFailedError
+from ecofed_flwr.launch.flower import (
+    CONNECTION_NAME,
+    find_free_port,
+    flower_env,
+    flower_executable,
+    write_flwr_config,
+)
+from ecofed_flwr.launch.logs import format_tails
+from ecofed_flwr.launch.outcome import check_outcome, keep_out_of_package, summary_lines
+from ecofed_flwr.launch.processes import stop_process
+from ecofed_flwr.launch.run_config import (
+    LAUNCH_FILE,
+    resolve_run_config,
+    resume_settings,
+    toml_string,
+)
+from ecofed_flwr.launch.services import start_superlink
+from ecofed_flwr.results import MODEL_FILE, PLOT_FILE, RESULTS_FILE
+
+__all__ = ["LATEST_DIR", "run_local_federation"]
+
+#: Folder under the output root that always holds the last successful run's results.
+LATEST_DIR = "latest"
+
+
+def _new_run_dir(output_root: Path) -> Path:
+    stamp = datetime.now().strftime("run-%Y%m%d-%H%M%S")
+    for suffix in ["", *(f"-{i}" for i in range(2, 100))]:
+        candidate = output_root / f"{stamp}{suffix}"
+        try:
+            candidate.mkdir(parents=True)
+        except FileExistsError:
+            continue  # two launches in the same second
+        return candidate
+    raise LaunchError(f"cannot create a run folder in {output_root}")
+
+
+def _stream(
+    command: Sequence[str], env: Mapping[str, str], cwd: Path, log: Path, echo: bool
+) -> int:
+    """Run ``command``, copying its output to ``log`` (and stdout when ``echo``) as it comes."""
+    with log.open("w", encoding="utf-8") as out:
+        proc = subprocess.Popen(
+            list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, env=dict(env), cwd=cwd, text=True, errors="replace",
+            bufsize=1,
+        )  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                out.write(line)
+                out.flush()
+                if echo:
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
+            return proc.wait()
+        finally:
+            # Interrupted (Ctrl-C, SIGTERM): the CLI only follows the run's logs, so ending it
+            # is safe; the SuperLink it talks to is stopped by the caller.
+            stop_process(proc, timeout=5.0)
+
+
+def run_local_federation(
+    app_dir: Path,
+    run_config: Sequence[str] = (),
+    num_supernodes: int | None = None,
+    output_root: Path | None = None,
+    client_cpus: float = 1.0,
+    stream: bool = True,
+    resume: Path | None = None,
+) -> Path:
+    """Run the Flower app in ``app_dir`` on a private simulation SuperLink; check the outcome.
+
+    Starts ``flower-superlink --simulation`` on a free port of
+    :data:`~ecofed_flwr.launch.flower.PORT_RANGE` with a private ``FLWR_HOME``, runs
+    ``flwr run <app_dir> --stream`` against it with
+    ``output-dir`` set to a fresh ``output_root/run-YYYYmmdd-HHMMSS`` folder, checks that the
+    run wrote a completed ``results.json`` there, copies it, ``accuracy.png`` and ``model.pt`` to
+    ``output_root/latest/``, prints a summary whose last line is the path of
+    ``latest/results.json``, and stops the SuperLink in every case.
+
+    Parameters
+    ----------
+    app_dir : Path
+        The Flower app (folder of ``pyproject.toml``).
+    run_config : Sequence[str]
+        ``--run-config`` overrides in ``flwr``'s TOML syntax, e.g. ``"num-server-rounds=3"``.
+    num_supernodes : int, optional
+        Simulated SuperNodes (one partition each); default
+        :data:`ecofed_flwr.defaults.NUM_SUPERNODES`, or the resumed run's.
+    output_root : Path, optional
+        Where run folders and ``latest/`` go (default: ``app_dir/outputs``, or the resumed
+        run folder's parent).
+    client_cpus : float
+        CPUs reserved per ClientApp, a whole number (Flower 1.42 takes no fractions); Ray
+        runs ``CPUs / client_cpus`` of them at a time.
+    stream : bool
+        Echo ``flwr run``'s output as it comes (it is always saved in the run folder's
+        ``flwr-run.log``, or ``flwr-run-resume.log`` for a resume).
+    resume : Path, optional
+        The folder of an earlier run whose ServerApp stopped (a crash, a kill): the run goes
+        on from its checkpoint after its last finished round, in that folder, with its
+        settings (read from the checkpoint) and its number of SuperNodes (from the folder's
+        ``launch.json``). ``run_config`` may then only change the settings of
+        :data:`ecofed_flwr.config.RESUME_MAY_CHANGE`.
+
+    Returns
+    -------
+    Path
+        ``output_root/latest/results.json``.
+
+    Raises
+    ------
+    LaunchUsageError
+        For a bad app folder, run-config override, or run folder to resume (nothing was
+        started).
+    LaunchError
+        If the SuperLink does not start; :class:`RunFailedError` if the run fails.
+    """
+    if num_supernodes is not None and num_supernodes < 1:
+        raise LaunchUsageError(f"num_supernodes must be >= 1, got {num_supernodes}")
+    if client_cpus < 1 or not float(client_cpus).is_integer():
+        # Flower 1.42's SimulationConfig stores client-resources-num-cpus as uint32: a
+        # fraction is rejected by `flwr run` ("'float' object cannot be interpreted as an
+        # integer").
+        raise LaunchUsageError(f"client_cpus must be a whole number >= 1, got {client_cpus}")
+    app_dir = app_dir.expanduser().resolve()
+    if resume is None:
+        resolve_run_config(app_dir, run_config)
+        nodes = defaults.NUM_SUPERNODES if num_supernodes is None else num_supernodes
+        overrides = list(run_config)
+        root = (output_root or app_dir / "outputs").expanduser().resolve()
+    else:
+        resume = resume.expanduser().resolve()
+        nodes, overrides = resume_settings(app_dir, resume, run_config, num_supernodes)
+        root = (output_root or resume.parent).expanduser().resolve()
+    toml_string(str(root))  # a path flwr cannot take is a usage error, found before starting
+    keep_out_of_package(app_dir, root)
+    started = time.perf_counter()
+    if resume is None:
+        run_dir = _new_run_dir(root)
+        launch = {"app_dir": str(app_dir), "num_supernodes": nodes, "client_cpus": client_cpus}
+        (run_dir / LAUNCH_FILE).write_text(json.dumps(launch, indent=2) + "\n", encoding="utf-8")
+        flower_dir, flwr_log, resume_flag = run_dir / "flower", run_dir / "flwr-run.log", []
+    else:
+        toml_string(str(resume))
+        run_dir = resume
+        # The crashed run's SuperLink folder stays for its logs; the resume gets its own.
+        flower_dir, flwr_log = run_dir / "flower-resume", run_dir / "flwr-run-resume.log"
+        shutil.rmtree(flower_dir, ignore_errors=True)
+        resume_flag = ["--run-config", "resume=true"]
+    # A FLWR_HOME per run: concurrent launches never read each other's config.toml.
+    flwr_home = flower_dir / "flwr-home"
+    env = flower_env(flwr_home)
+    superlink: subprocess.Popen[bytes] | None = None
+    with _terminate_as_exit():
+        try:
+            for attempt in range(3):
+                port = find_free_port()
+                try:
+                    superlink = start_superlink(port, flower_dir, env, simulation=True, cwd=app_dir)
+                    break
+                except LaunchError as err:
+                    # Another process may take the port between our probe and the bind.
+                    if "address already in use" not in str(err) or attempt == 2:
+                        raise
+            address = f"127.0.0.1:{port}"
+            write_flwr_config(flwr_home, address)
+            what = "resuming run folder" if resume_flag else "run folder"
+            print(f"SuperLink (simulation) on {address}; {what} {run_dir}", flush=True)
+            command = [
+                flower_executable("flwr", env),
+                "run",
+                str(app_dir),
+                CONNECTION_NAME,
+                "--stream",
+                "--run-config",
+                f"output-dir={toml_string(str(run_dir))}",
+                *resume_flag,
+                *(arg for value in overrides for arg in ("--run-config", value)),
+                "--federation-config",
+                f"num-supernodes={nodes} client-resources-num-cpus={int(client_cpus)}",
+            ]
+            code = _stream(command, env, app_dir, flwr_log, echo=stream)
+            logs = [flwr_log, flower_dir / "superlink.log"]
+            if code != 0:
+                raise RunFailedError(f"`flwr run` exited with code {code}" + format_tails(logs))
+            doc = check_outcome(run_dir, logs)
+        finally:
+            if superlink is not None:
+                stop_process(superlink)
+    latest = root / LATEST_DIR
+    shutil.rmtree(latest, ignore_errors=True)
+    latest.mkdir(parents=True)
+    for name in (RESULTS_FILE, PLOT_FILE, MODEL_FILE):
+        if (run_dir / name).exists():
+            shutil.copy2(run_dir / name, latest / name)
+    for line in summary_lines(doc, time.perf_counter() - started):
+        print(line)
+    print(f"run folder: {run_dir}")
+    print(latest / RESULTS_FILE, flush=True)
+    return latest / RESULTS_FILE
+
+
+@contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """Make SIGTERM raise ``SystemExit`` so that ``finally`` blocks stop our processes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
