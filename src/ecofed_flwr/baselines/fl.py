@@ -44,8 +44,8 @@ from ecofed_flwr.baselines.training import (
     with_torch_threads,
 )
 from ecofed_flwr.baselines.wire import MeteredGrid
-from ecofed_flwr.clients import LocalData
 from ecofed_flwr.config import EcoFedConfig
+from ecofed_flwr.data import LocalData
 from ecofed_flwr.ledger import Ledger
 from ecofed_flwr.models import SplitModel
 from ecofed_flwr.protocol import config_value

@@ -77,8 +77,8 @@ from ecofed_flwr.baselines.training import (
 )
 from ecofed_flwr.baselines.wire import MeteredGrid
 from ecofed_flwr.batching import split_batches
-from ecofed_flwr.clients import LocalData
 from ecofed_flwr.config import EcoFedConfig
+from ecofed_flwr.data import LocalData
 from ecofed_flwr.ledger import Ledger
 from ecofed_flwr.models import SplitModel
 from ecofed_flwr.results import write_json

@@ -1,4 +1,4 @@
-"""Data for ecofed-flwr: loaders, client partitions and model input preparation.
+"""Data for ecofed-flwr: loaders, client partitions, model input preparation, a device's data.
 
 Offline defaults are Fashion-MNIST from local idx files and a learnable synthetic set. A
 user's own data loads from an ``.npz`` archive, a folder of images per class, or torchvision
@@ -24,6 +24,7 @@ from .datasets import (
     read_idx_labels,
 )
 from .errors import DataError
+from .local import LocalData, check_labels
 from .local_files import IMAGE_SUFFIXES, NPZ_KEYS, load_image_folder, load_npz
 from .partition import (
     DEFAULT_ALPHA,
@@ -53,7 +54,9 @@ __all__ = [
     "DataError",
     "DataRequest",
     "DataSource",
+    "LocalData",
     "TorchvisionSet",
+    "check_labels",
     "fashion_mnist_dir",
     "load_dataset",
     "load_fashion_mnist",
