@@ -21,7 +21,7 @@ from ecofed_flwr.handshake import (
     describe_split,
     front_differences,
 )
-from ecofed_flwr.models import FrozenFront, SplitModel
+from ecofed_flwr.models import FrozenFront, SplitModel, run_front
 from ecofed_flwr.protocol import (
     ACTIVATIONS_KEY,
     CONFIG_KEY,
@@ -33,7 +33,6 @@ from ecofed_flwr.protocol import (
     encoded_to_records,
     label_dtype,
 )
-from ecofed_flwr.trainer import run_front
 
 #: What a front factory may return: the split (preferred: its description lets the device
 #: say what differs from the server's) or only its frozen front.

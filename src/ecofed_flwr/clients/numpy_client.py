@@ -25,8 +25,8 @@ from ecofed_flwr.data import LocalData
 from ecofed_flwr.data.torch_data import Normalization
 from ecofed_flwr.handshake import PARTITION_KEY
 from ecofed_flwr.legacy_protocol import Scalar, fit_result_from_content
-from ecofed_flwr.models import SplitModel
-from ecofed_flwr.trainer import evaluate_back, run_front
+from ecofed_flwr.models import SplitModel, run_front
+from ecofed_flwr.trainer import evaluate_back
 
 
 class EcoFedNumPyClient(NumPyClient):
