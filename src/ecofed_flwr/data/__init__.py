@@ -11,19 +11,18 @@ beyond ``torch`` itself (used by :func:`prepare_images`).
 from __future__ import annotations
 
 from .arrays import to_class_labels, to_uint8_images
-from .datasets import (
+from .datasets import ArrayDataset
+from .errors import DataError
+from .fashion_mnist import (
     DEFAULT_FASHION_MNIST_DIR,
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_DIR_ENV,
-    ArrayDataset,
     fashion_mnist_dir,
     load_fashion_mnist,
-    load_hf_dataset,
-    make_synthetic,
     read_idx_images,
     read_idx_labels,
 )
-from .errors import DataError
+from .huggingface import load_hf_dataset
 from .local import LocalData, check_labels
 from .local_files import IMAGE_SUFFIXES, NPZ_KEYS, load_image_folder, load_npz
 from .partition import (
@@ -35,6 +34,7 @@ from .partition import (
     train_test_split_indices,
 )
 from .sources import DATA_SOURCES, DATASET_NAMES, DataRequest, DataSource, load_dataset
+from .synthetic import make_synthetic
 from .torchvision_sets import TORCHVISION_SETS, TorchvisionSet, load_torchvision
 from .transforms import prepare_images
 
