@@ -49,10 +49,10 @@ import zstandard
 from ecofed_flwr.app.task import build_split, client_data, num_classes_of, test_set
 from ecofed_flwr.codec import Codec, make_codec
 from ecofed_flwr.config import EcoFedConfig
-from ecofed_flwr.models import SplitModel
+from ecofed_flwr.models import SplitModel, run_front
 from ecofed_flwr.results import write_json
 from ecofed_flwr.server import EcoFedServer
-from ecofed_flwr.trainer import evaluate_back, run_front
+from ecofed_flwr.trainer import evaluate_back
 
 RESULTS = Path(__file__).parent / "results"
 NUM_CLIENTS = 10

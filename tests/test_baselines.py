@@ -36,9 +36,9 @@ from ecofed_flwr.baselines.harness import _run_central
 from ecofed_flwr.baselines.report import RoundLog
 from ecofed_flwr.baselines.training import LocalTraining, initial_split, with_torch_threads
 from ecofed_flwr.baselines.wire import Link, as_pushed, task_identity
-from ecofed_flwr.clients import LocalData
 from ecofed_flwr.codec import make_codec
 from ecofed_flwr.config import EcoFedConfig
+from ecofed_flwr.data import LocalData
 from ecofed_flwr.ledger import BandwidthModel, Ledger
 from ecofed_flwr.meter import wire_nbytes
 from ecofed_flwr.models import create_split, register_sequential, unregister_model

@@ -17,7 +17,7 @@ from ecofed_flwr.buffer import (
 )
 from ecofed_flwr.codec import make_codec
 from ecofed_flwr.ledger import BandwidthModel, Ledger
-from ecofed_flwr.trainer import BackTrainer, TrainerConfig, fedavg_states
+from ecofed_flwr.trainer import BackTrainer, TrainerConfig, evaluate_back, fedavg_states
 
 
 def _client_data(seed: int, n: int = 120, classes: int = 4) -> tuple[np.ndarray, np.ndarray]:
@@ -131,11 +131,11 @@ def test_trainer_modes_lower_the_loss(mode: str) -> None:
     )
     x_test, y_test = _client_data(42, n=400)
     xt, yt = torch.from_numpy(x_test), torch.from_numpy(y_test)
-    loss0, acc0 = trainer.evaluate(xt, yt)
+    loss0, acc0 = evaluate_back(trainer.back, xt, yt)
     for r in range(1, 4):
         stats = trainer.train_round(buffer, buffer.clients(), r)
         assert stats.samples == 480 and stats.steps == 48
-    loss1, acc1 = trainer.evaluate(xt, yt)
+    loss1, acc1 = evaluate_back(trainer.back, xt, yt)
     assert loss1 < 0.5 * loss0
     assert acc1 > 0.9 > acc0
 
@@ -145,7 +145,7 @@ def test_trainer_is_deterministic_for_a_seed() -> None:
     for _ in range(2):
         trainer = BackTrainer(_back(), TrainerConfig(mode="copies", device="cpu", seed=5))
         trainer.train_round(_filled_buffer(), ["c0", "c1"], 1)
-        states.append(trainer.state_arrays())
+        states.append({k: v.detach().cpu().numpy() for k, v in trainer.back.state_dict().items()})
     for k in states[0]:
         np.testing.assert_array_equal(states[0][k], states[1][k])
 

@@ -442,7 +442,7 @@ def test_hf_offline_fails_fast(monkeypatch) -> None:
 def test_hf_conversion_of_an_in_memory_dataset() -> None:
     import datasets as hf
 
-    from ecofed_flwr.data.datasets import _hf_to_array_dataset
+    from ecofed_flwr.data.huggingface import _hf_to_array_dataset
 
     rng = np.random.default_rng(0)
     rgb = [rng.integers(0, 256, (8, 8, 3), dtype=np.uint8) for _ in range(5)]

@@ -36,11 +36,11 @@ from ecofed_flwr.clients import EcoFedNumPyClient, local_data_from
 from ecofed_flwr.codec import make_codec
 from ecofed_flwr.data import DataError, make_synthetic, prepare_images
 from ecofed_flwr.meter import wire_nbytes
-from ecofed_flwr.models import create_split, register_sequential, unregister_model
+from ecofed_flwr.models import create_split, register_sequential, run_front, unregister_model
 from ecofed_flwr.protocol import UploadRefused, UploadSpec, decode_upload
 from ecofed_flwr.protocol.legacy import LAYOUT_KEY, content_from_fit_result
 from ecofed_flwr.strategies import EcoFedStrategy, NoUploadError, make_evaluate_fn
-from ecofed_flwr.trainer import evaluate_back, run_front
+from ecofed_flwr.trainer import evaluate_back
 
 REPO = Path(__file__).resolve().parents[1]
 APPS = REPO / "tests" / "apps"

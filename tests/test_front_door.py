@@ -16,8 +16,9 @@ from flwr.clientapp import ClientApp
 from ecofed_flwr.app.task import build_split, import_model_module
 from ecofed_flwr.baselines.loopback import LoopbackGrid
 from ecofed_flwr.baselines.wire import task_identity
-from ecofed_flwr.clients import LocalData, add_ecofed_handlers
+from ecofed_flwr.clients import add_ecofed_handlers
 from ecofed_flwr.config import ConfigError, EcoFedConfig
+from ecofed_flwr.data import LocalData
 from ecofed_flwr.launch import flower_env, keep_out_of_package
 from ecofed_flwr.models import create_split, unregister_model
 from ecofed_flwr.server import RoundReport

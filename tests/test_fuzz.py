@@ -195,7 +195,8 @@ def test_generated_replies_answer_their_requests() -> None:
 
 def test_the_client_reply_is_accepted_and_matches_the_generator() -> None:
     torch = pytest.importorskip("torch")
-    from ecofed_flwr.clients import LocalData, upload_reply
+    from ecofed_flwr.clients import upload_reply
+    from ecofed_flwr.data import LocalData
     from ecofed_flwr.models import create_split
 
     split = create_split("tiny_cnn", "block1", "random", 10, 16, seed=0)

@@ -221,7 +221,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float, int]
     train = load_dataset("synthetic", "train", num_samples=600, seed=0)
     test = _scored_test_set()
     from ecofed_flwr.data import prepare_images
-    from ecofed_flwr.trainer import run_front
+    from ecofed_flwr.models import run_front
 
     def prep(images: np.ndarray) -> torch.Tensor:
         return prepare_images(images, 16, split.in_chans, split.mean, split.std)

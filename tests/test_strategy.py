@@ -10,7 +10,8 @@ import torch
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.supercore.task_identity import TaskIdentity
 
-from ecofed_flwr.clients import LocalData, upload_reply
+from ecofed_flwr.clients import upload_reply
+from ecofed_flwr.data import LocalData
 from ecofed_flwr.meter import split_reply_bytes, wire_nbytes
 from ecofed_flwr.models import create_split
 from ecofed_flwr.protocol import (

@@ -241,23 +241,6 @@ class BackTrainer:
                 run.steps += 1
         return run
 
-    def evaluate(
-        self, activations: Tensor, labels: Tensor, batch_size: int = 1000
-    ) -> tuple[float, float]:
-        """Mean cross-entropy and accuracy of the back on precomputed front activations."""
-        return evaluate_back(self.back, activations, labels, batch_size)
-
-    def state_arrays(self) -> dict[str, np.ndarray]:
-        """The back's state as numpy arrays (for Flower's ArrayRecord and checkpoints)."""
-        return {k: v.detach().cpu().numpy() for k, v in self.back.state_dict().items()}
-
-
-@torch.no_grad()
-def run_front(front: nn.Module, images: Tensor, batch_size: int = 500) -> Tensor:
-    """Front activations of ``images`` computed in batches (the front is frozen)."""
-    outputs = [front(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
-    return torch.cat(outputs) if outputs else torch.zeros(0)
-
 
 @torch.no_grad()
 def evaluate_back(

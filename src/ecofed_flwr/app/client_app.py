@@ -8,8 +8,9 @@ from flwr.app import Context
 from flwr.clientapp import ClientApp
 
 from ecofed_flwr.app.task import build_split, client_data
-from ecofed_flwr.clients import LocalData, add_ecofed_handlers
+from ecofed_flwr.clients import add_ecofed_handlers
 from ecofed_flwr.config import EcoFedConfig
+from ecofed_flwr.data import LocalData
 from ecofed_flwr.models import SplitModel
 
 

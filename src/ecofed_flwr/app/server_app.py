@@ -21,12 +21,12 @@ from ecofed_flwr.checkpoint import Checkpointer, CheckpointError
 from ecofed_flwr.classifier import MODEL_FILE, save_classifier
 from ecofed_flwr.config import EcoFedConfig, resume_differences
 from ecofed_flwr.handshake import describe_split
-from ecofed_flwr.models import SplitModel
+from ecofed_flwr.models import SplitModel, run_front
 from ecofed_flwr.results import PLOT_FILE, RESULTS_FILE, plot_accuracy, summarize, write_json
 from ecofed_flwr.server import EcoFedServer, RoundReport, StateMismatch
 from ecofed_flwr.strategies import EcoFedStrategy
 from ecofed_flwr.strategies.ecofed import NoUploadError
-from ecofed_flwr.trainer import evaluate_back, resolve_device, run_front
+from ecofed_flwr.trainer import evaluate_back, resolve_device
 
 
 def output_dir(cfg: EcoFedConfig) -> Path:

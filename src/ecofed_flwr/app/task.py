@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ecofed_flwr.clients import LocalData
 from ecofed_flwr.config import ConfigError, EcoFedConfig
 from ecofed_flwr.data import (
     ArrayDataset,
+    LocalData,
     load_dataset,
     parse_partitioning,
     partition_indices,

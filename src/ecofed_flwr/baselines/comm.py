@@ -34,9 +34,9 @@ from ecofed_flwr.baselines.wire import (
     task_identity,
 )
 from ecofed_flwr.buffer import PeriodicRefresh, RefreshOnce, make_refresh_policy
-from ecofed_flwr.clients import LocalData
 from ecofed_flwr.clients.ecofed import add_ecofed_handlers, upload_reply
 from ecofed_flwr.config import EcoFedConfig
+from ecofed_flwr.data import LocalData
 from ecofed_flwr.ledger import PURPOSES, Ledger
 from ecofed_flwr.models import SplitModel, create_split
 from ecofed_flwr.strategies import EcoFedStrategy

@@ -45,16 +45,16 @@ from ecofed_flwr.baselines.training import (
     with_torch_threads,
 )
 from ecofed_flwr.baselines.wire import MeteredGrid
-from ecofed_flwr.clients import LocalData
 from ecofed_flwr.config import EcoFedConfig
+from ecofed_flwr.data import LocalData
 from ecofed_flwr.handshake import PARTITION_KEY
 from ecofed_flwr.ledger import Ledger
-from ecofed_flwr.models import SplitModel
+from ecofed_flwr.models import SplitModel, run_front
 from ecofed_flwr.nodes import NodeRegistry, wait_for_nodes
 from ecofed_flwr.protocol import config_value
 from ecofed_flwr.schedule import make_lr_schedule
 from ecofed_flwr.server import clients_per_round
-from ecofed_flwr.trainer import evaluate_back, run_front
+from ecofed_flwr.trainer import evaluate_back
 
 ARRAYS_KEY = "arrays"  # FedAvg's default arrayrecord_key
 CONFIG_KEY = "config"  # FedAvg's default configrecord_key

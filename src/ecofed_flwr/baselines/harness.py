@@ -77,13 +77,13 @@ from ecofed_flwr.baselines.training import (
 )
 from ecofed_flwr.baselines.wire import MeteredGrid
 from ecofed_flwr.batching import split_batches
-from ecofed_flwr.clients import LocalData
 from ecofed_flwr.config import EcoFedConfig
+from ecofed_flwr.data import LocalData
 from ecofed_flwr.ledger import Ledger
-from ecofed_flwr.models import SplitModel
+from ecofed_flwr.models import SplitModel, run_front
 from ecofed_flwr.results import write_json
 from ecofed_flwr.schedule import make_lr_schedule
-from ecofed_flwr.trainer import evaluate_back, run_front
+from ecofed_flwr.trainer import evaluate_back
 
 RESULTS_NAME = "protocol.json"
 ENGINES = ("simulation", "loopback")

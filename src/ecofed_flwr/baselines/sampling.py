@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ecofed_flwr.clients import LocalData
+from ecofed_flwr.data import LocalData
 from ecofed_flwr.server import holdout_rows, sample_clients
 
 __all__ = ["client_name", "holdout_rows", "sample_partitions", "split_holdout"]

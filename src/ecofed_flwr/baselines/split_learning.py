@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from ecofed_flwr.baselines.training import LocalTraining, channels_last
 from ecofed_flwr.baselines.wire import Link
-from ecofed_flwr.clients import LocalData
+from ecofed_flwr.data import LocalData
 from ecofed_flwr.ledger import Ledger
 from ecofed_flwr.models import SplitModel
 from ecofed_flwr.protocol import ACTIVATIONS_KEY, LABELS_KEY, label_dtype

@@ -16,7 +16,8 @@ from typing import Any
 from flwr.app import Context
 from torch.utils.data import DataLoader, Dataset
 
-from ecofed_flwr.clients.ecofed import LocalData
+from ecofed_flwr.clients.ecofed import LocalDataFn
+from ecofed_flwr.data import LocalData
 from ecofed_flwr.data.torch_data import Normalization, prepare_torch_data
 from ecofed_flwr.models import SplitModel
 
@@ -87,7 +88,7 @@ def local_data_fn(
     split: SplitModel,
     *load_args: Any,
     **options: Any,
-) -> Callable[[Context], LocalData]:
+) -> LocalDataFn:
     """A ``load_data`` for :func:`add_ecofed_handlers` from the app's own data loading.
 
     Parameters

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
-import torch
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
+from ecofed_flwr import defaults
 from ecofed_flwr.codec import Codec, make_codec
+from ecofed_flwr.data import LocalData, check_labels
 from ecofed_flwr.handshake import (
     FINGERPRINT_KEY,
     INFO_ACTION,
@@ -21,7 +21,7 @@ from ecofed_flwr.handshake import (
     describe_split,
     front_differences,
 )
-from ecofed_flwr.models import FrozenFront, SplitModel
+from ecofed_flwr.models import FrozenFront, SplitModel, run_front
 from ecofed_flwr.protocol import (
     ACTIVATIONS_KEY,
     CONFIG_KEY,
@@ -33,61 +33,13 @@ from ecofed_flwr.protocol import (
     encoded_to_records,
     label_dtype,
 )
-from ecofed_flwr.trainer import run_front
-
-
-@dataclass(frozen=True)
-class LocalData:
-    """A device's training data, already prepared as model input.
-
-    Attributes
-    ----------
-    images : torch.Tensor
-        Float inputs ``(N, C, H, W)``, normalised as the front expects.
-    labels : np.ndarray
-        Integer labels ``(N,)``.
-    num_classes : int
-        Number of classes of the task.
-    """
-
-    images: torch.Tensor
-    labels: np.ndarray
-    num_classes: int
-
-    def __post_init__(self) -> None:
-        check_labels(self.labels, self.num_classes)
-        if self.images.dim() != 4 or self.images.shape[0] != len(self.labels):
-            raise ValueError(
-                f"images must be (N, C, H, W) with N = {len(self.labels)} labels, got shape "
-                f"{tuple(self.images.shape)}"
-            )
-
-
-def check_labels(labels: np.ndarray, num_classes: int) -> None:
-    """Raise ValueError unless ``labels`` are integers in ``[0, num_classes)`` (before a cast)."""
-    array = np.asarray(labels)
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
-    if array.ndim != 1:
-        raise ValueError(f"labels must be one-dimensional, got shape {array.shape}")
-    if array.dtype.kind not in "iu":
-        if (
-            array.dtype.kind != "f"
-            or not np.all(np.isfinite(array))
-            or np.any(array != np.round(array))
-        ):
-            raise ValueError(f"labels must be integers, got dtype {array.dtype}")
-    if array.size and (array.min() < 0 or array.max() >= num_classes):
-        raise ValueError(
-            f"labels must lie in [0, {num_classes}), got min {array.min()}, max {array.max()}"
-        )
-
 
 #: What a front factory may return: the split (preferred: its description lets the device
 #: say what differs from the server's) or only its frozen front.
 FrontLike = SplitModel | FrozenFront
 FrontFactory = Callable[[Context], FrontLike]
-DataLoader = Callable[[Context], LocalData]
+#: What returns a device's training data for a request (see :func:`add_ecofed_handlers`).
+LocalDataFn = Callable[[Context], LocalData]
 
 
 class FrontMismatchError(ValueError):
@@ -117,7 +69,7 @@ def upload_reply(
     front: FrontLike,
     data: LocalData,
     codec: Codec | None = None,
-    batch_size: int = 256,
+    batch_size: int = defaults.FRONT_BATCH_SIZE,
 ) -> Message:
     """Build the reply to an upload request: encoded activations of every local sample.
 
@@ -132,7 +84,7 @@ def upload_reply(
         The samples to upload.
     codec : Codec, optional
         A fixed codec; by default the one the request names.
-    batch_size : int (default: 256)
+    batch_size : int (default: ``defaults.FRONT_BATCH_SIZE``, 256)
         Forward batch size (the request's ``front-batch-size`` overrides it).
     """
     config = message.content.config_records.get(CONFIG_KEY)
@@ -146,7 +98,7 @@ def upload_content(
     front: FrontLike,
     data: LocalData,
     codec: Codec | None = None,
-    batch_size: int = 256,
+    batch_size: int = defaults.FRONT_BATCH_SIZE,
 ) -> RecordDict:
     """The content of an upload reply for the request config ``config`` (see
     :func:`upload_reply`); the legacy client sends the same records in its fit result."""
@@ -188,9 +140,9 @@ def upload_content(
 def add_ecofed_handlers(
     app: ClientApp,
     front_factory: FrontFactory,
-    load_data: DataLoader,
+    load_data: LocalDataFn,
     codec: Codec | str | None = None,
-    batch_size: int = 256,
+    batch_size: int = defaults.FRONT_BATCH_SIZE,
 ) -> ClientApp:
     """Register EcoFed's upload handler (``train.ecofed_upload``) on an existing ClientApp.
 
@@ -208,7 +160,7 @@ def add_ecofed_handlers(
         Returns the device's local training data.
     codec : Codec | str, optional
         A fixed codec; by default each request names the codec to use.
-    batch_size : int (default: 256)
+    batch_size : int (default: ``defaults.FRONT_BATCH_SIZE``, 256)
         Forward batch size of the front.
 
     Returns

@@ -19,18 +19,14 @@ from flwr.client import NumPyClient
 
 from ecofed_flwr import defaults
 from ecofed_flwr.clients.dropin import TorchData, local_data_from
-from ecofed_flwr.clients.ecofed import (
-    FrontLike,
-    LocalData,
-    _front_and_description,
-    upload_content,
-)
+from ecofed_flwr.clients.ecofed import FrontLike, _front_and_description, upload_content
 from ecofed_flwr.codec import Codec, make_codec
+from ecofed_flwr.data import LocalData
 from ecofed_flwr.data.torch_data import Normalization
 from ecofed_flwr.handshake import PARTITION_KEY
-from ecofed_flwr.models import SplitModel
+from ecofed_flwr.models import SplitModel, run_front
 from ecofed_flwr.protocol.legacy import Scalar, fit_result_from_content
-from ecofed_flwr.trainer import evaluate_back, run_front
+from ecofed_flwr.trainer import evaluate_back
 
 
 class EcoFedNumPyClient(NumPyClient):
@@ -55,7 +51,7 @@ class EcoFedNumPyClient(NumPyClient):
         device by Flower's node id.
     codec : Codec | str, optional
         A fixed codec; by default each request names the codec to use.
-    batch_size : int (default: ``defaults.FRONT_BATCH_SIZE``)
+    batch_size : int (default: ``defaults.FRONT_BATCH_SIZE``, 256)
         Forward batch size of the front (a request's ``front-batch-size`` overrides it).
     normalization : tuple[Sequence[float], Sequence[float]], optional
         ``(mean, std)`` of the app's own normalisation of float images, when it is neither a

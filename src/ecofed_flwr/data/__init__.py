@@ -1,4 +1,4 @@
-"""Data for ecofed-flwr: loaders, client partitions and model input preparation.
+"""Data for ecofed-flwr: loaders, client partitions, model input preparation, a device's data.
 
 Offline defaults are Fashion-MNIST from local idx files and a learnable synthetic set. A
 user's own data loads from an ``.npz`` archive, a folder of images per class, or torchvision
@@ -11,19 +11,19 @@ beyond ``torch`` itself (used by :func:`prepare_images`).
 from __future__ import annotations
 
 from .arrays import to_class_labels, to_uint8_images
-from .datasets import (
+from .datasets import ArrayDataset
+from .errors import DataError
+from .fashion_mnist import (
     DEFAULT_FASHION_MNIST_DIR,
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_DIR_ENV,
-    ArrayDataset,
     fashion_mnist_dir,
     load_fashion_mnist,
-    load_hf_dataset,
-    make_synthetic,
     read_idx_images,
     read_idx_labels,
 )
-from .errors import DataError
+from .huggingface import load_hf_dataset
+from .local import LocalData, check_labels
 from .local_files import IMAGE_SUFFIXES, NPZ_KEYS, load_image_folder, load_npz
 from .partition import (
     DEFAULT_ALPHA,
@@ -34,6 +34,7 @@ from .partition import (
     train_test_split_indices,
 )
 from .sources import DATA_SOURCES, DATASET_NAMES, DataRequest, DataSource, load_dataset
+from .synthetic import make_synthetic
 from .torchvision_sets import TORCHVISION_SETS, TorchvisionSet, load_torchvision
 from .transforms import prepare_images
 
@@ -53,7 +54,9 @@ __all__ = [
     "DataError",
     "DataRequest",
     "DataSource",
+    "LocalData",
     "TorchvisionSet",
+    "check_labels",
     "fashion_mnist_dir",
     "load_dataset",
     "load_fashion_mnist",

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, check_int
 
 __all__ = [
     "PARTITIONINGS",
@@ -27,14 +27,6 @@ PARTITIONINGS = ("iid", "dirichlet", "shards")
 DEFAULT_ALPHA = 0.5
 DEFAULT_CLASSES_PER_PARTITION = 2
 _IPF_ITERATIONS = 200
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise DataError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise DataError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def _iid(labels: np.ndarray, num_partitions: int, seed: int) -> list[np.ndarray]:
@@ -225,11 +217,11 @@ def partition_indices(
         raise DataError(
             f"unknown partitioning scheme {scheme!r}; valid: {', '.join(PARTITIONINGS)}"
         )
-    num_partitions = _check_int("num_partitions", num_partitions, 1)
+    num_partitions = check_int("num_partitions", num_partitions, 1)
     if num_partitions > n:
         raise DataError(f"num_partitions={num_partitions} exceeds the {n} samples available")
-    seed = _check_int("seed", seed, 0)
-    min_partition_size = _check_int("min_partition_size", min_partition_size, 0)
+    seed = check_int("seed", seed, 0)
+    min_partition_size = check_int("min_partition_size", min_partition_size, 0)
     if num_partitions * min_partition_size > n:
         raise DataError(
             f"{num_partitions} partitions of at least {min_partition_size} samples need "
@@ -245,7 +237,7 @@ def partition_indices(
             raise DataError(f"alpha must be a finite number > 0, got {alpha}")
         parts = _dirichlet(labels, num_partitions, float(alpha), seed, min_partition_size)
     else:
-        k = _check_int("classes_per_partition", classes_per_partition, 1)
+        k = check_int("classes_per_partition", classes_per_partition, 1)
         parts = _shards(labels, num_partitions, k, seed)
 
     sizes = [len(p) for p in parts]
@@ -339,8 +331,8 @@ def train_test_split_indices(
     DataError
         On bad arguments.
     """
-    n = _check_int("num_samples", num_samples, 1)
-    seed = _check_int("seed", seed, 0)
+    n = check_int("num_samples", num_samples, 1)
+    seed = check_int("seed", seed, 0)
     if isinstance(test_fraction, bool) or not isinstance(test_fraction, int | float | np.floating):
         raise DataError(f"test_fraction must be a number, got {test_fraction!r}")
     if not (0.0 <= test_fraction < 1.0):

@@ -12,16 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import (
-    _SYNTHETIC_DEFAULT_SIZES,
-    ArrayDataset,
-    _check_int,
-    load_fashion_mnist,
-    load_hf_dataset,
-    make_synthetic,
-)
-from .errors import DataError
+from .datasets import ArrayDataset
+from .errors import DataError, check_int
+from .fashion_mnist import load_fashion_mnist
+from .huggingface import load_hf_dataset
 from .local_files import load_image_folder, load_npz
+from .synthetic import SYNTHETIC_DEFAULT_SIZES, make_synthetic
 from .torchvision_sets import load_torchvision
 
 __all__ = ["DATASET_NAMES", "DATA_SOURCES", "DataRequest", "DataSource", "load_dataset"]
@@ -76,7 +72,7 @@ class DataSource:
 
 
 def _synthetic(request: DataRequest) -> ArrayDataset:
-    n = request.num_samples or _SYNTHETIC_DEFAULT_SIZES.get(request.split, 500)
+    n = request.num_samples or SYNTHETIC_DEFAULT_SIZES.get(request.split, 500)
     return make_synthetic(n, seed=request.seed, split=request.split)
 
 
@@ -177,8 +173,8 @@ def load_dataset(
     if not isinstance(name, str):
         raise DataError(f"data set name must be a string, got {name!r}")
     if num_samples is not None:
-        _check_int("num_samples", num_samples, 1)
-    seed = _check_int("seed", seed, 0)
+        check_int("num_samples", num_samples, 1)
+    seed = check_int("seed", seed, 0)
     prefix, colon, argument = name.strip().partition(":")
     source = DATA_SOURCES.get(prefix.lower())
     if source is None:

@@ -13,6 +13,7 @@ from ecofed_flwr.models.split import (
     create_split,
     front_fingerprint,
     list_cuts,
+    run_front,
 )
 from ecofed_flwr.models.user_models import GIVEN_WEIGHTS, register_sequential
 from ecofed_flwr.models.weights import WeightSource, WeightsUnavailableError
@@ -31,5 +32,6 @@ __all__ = [
     "list_models",
     "register_model",
     "register_sequential",
+    "run_front",
     "unregister_model",
 ]

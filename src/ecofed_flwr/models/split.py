@@ -50,6 +50,13 @@ class FrozenFront(nn.Module):
             return self.layers(x).contiguous()
 
 
+@torch.no_grad()
+def run_front(front: nn.Module, images: Tensor, batch_size: int = 500) -> Tensor:
+    """Front activations of ``images`` computed in batches (the front is frozen)."""
+    outputs = [front(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+    return torch.cat(outputs) if outputs else torch.zeros(0)
+
+
 @dataclass
 class SplitModel:
     """A classifier cut in two: ``back(front(x))`` equals the whole model's output.

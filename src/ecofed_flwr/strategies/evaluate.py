@@ -13,8 +13,8 @@ from torch.utils.data import DataLoader, Dataset
 from ecofed_flwr import defaults
 from ecofed_flwr.clients.dropin import local_data_from
 from ecofed_flwr.data.torch_data import Normalization
-from ecofed_flwr.models import SplitModel
-from ecofed_flwr.trainer import evaluate_back, resolve_device, run_front
+from ecofed_flwr.models import SplitModel, run_front
+from ecofed_flwr.trainer import evaluate_back, resolve_device
 
 
 def make_evaluate_fn(
