@@ -386,6 +386,50 @@ def test_legacy_pair_in_process_with_exact_byte_accounting(apps: dict[str, Modul
     assert 0 < strategy.ledger.total("up", "labels") < strategy.ledger.total("up", "activations")
 
 
+class _Stop(Exception):
+    pass
+
+
+def test_legacy_strategy_checkpoints_and_resumes_like_the_message_api(
+    apps: dict[str, ModuleType],
+) -> None:
+    server_fn, client_app = (
+        apps["legacy_ecofed_server_test"].server_fn,
+        apps["legacy_ecofed_client_test"].app,
+    )
+    _, reference = _run_legacy(server_fn, client_app)
+    saved: dict[str, Any] = {}
+
+    def stopping_server_fn(context: Context) -> Any:
+        components = server_fn(context)
+        strategy = components.strategy
+
+        def on_round(report: Any) -> None:  # what the App's checkpointer sees
+            if report.round == 1:
+                saved.update(server=strategy.server.state(), nodes=strategy.state_dict())
+                raise _Stop
+
+        strategy.on_round = on_round
+        return components
+
+    with pytest.raises(_Stop):
+        _run_legacy(stopping_server_fn, client_app)
+
+    def resuming_server_fn(context: Context) -> Any:
+        components = server_fn(context)
+        components.strategy.server.load_state(saved["server"])
+        components.strategy.load_state_dict(saved["nodes"])
+        return components
+
+    _, resumed = _run_legacy(resuming_server_fn, client_app)
+    fields = ("round", "val_accuracy", "train_loss", "train_samples", "bytes_up", "best_round")
+    assert [[getattr(r, f) for f in fields] for r in resumed.reports] == [
+        [getattr(r, f) for f in fields] for r in reference.reports
+    ]
+    assert resumed.reports[2].metrics == reference.reports[2].metrics
+    assert resumed.ledger.total("up") == reference.ledger.total("up")
+
+
 def test_legacy_strategy_excludes_another_front_and_fails_without_uploads(
     apps: dict[str, ModuleType],
 ) -> None:
