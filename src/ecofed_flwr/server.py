@@ -6,11 +6,10 @@ the ledger and the seeds. A round is a handful of plain steps::
 
     plan = server.begin_round(r, clients)         # who is sampled, who must upload
     server.accept(client, batch, labels)          # each validated upload (or server.refuse)
-    server.train()                                # this round's slots
-    server.evaluate()                             # validation (and test, report only)
-    report = server.end_round()
+    report = server.close_round()                 # train (unless done), evaluate, end
 
-The Flower strategies (Message API and legacy), the benchmarks and the tests all drive this
+(``close_round`` is ``train``, ``evaluate`` and ``end_round``, which callers may also run one
+by one.) The Flower strategies (Message API and legacy), the benchmarks and the tests all drive this
 object; none of them re-implements a round. Between rounds, :meth:`EcoFedServer.state` is
 the server's whole state as one :class:`ServerState` and :meth:`EcoFedServer.load_state`
 restores it, so that a run goes on after a crash exactly as it would have
