@@ -8,9 +8,9 @@ the ledger and the seeds. A round is a handful of plain steps::
     server.accept(client, batch, labels)          # each validated upload (or server.refuse)
     report = server.close_round()                 # train (unless done), evaluate, end
 
-(``close_round`` is ``train``, ``evaluate`` and ``end_round``, which callers may also run one
-by one.) The Flower strategies (Message API and legacy), the benchmarks and the tests all drive this
-object; none of them re-implements a round. Between rounds, :meth:`EcoFedServer.state` is
+(``close_round`` is ``train``, ``evaluate`` and ``end_round``, which callers may also run
+one by one.) The Flower strategies (Message API and legacy), the benchmarks and the tests all
+drive this object; none of them re-implements a round. Between rounds, :meth:`EcoFedServer.state` is
 the server's whole state as one :class:`ServerState` and :meth:`EcoFedServer.load_state`
 restores it, so that a run goes on after a crash exactly as it would have
 (:mod:`ecofed_flwr.checkpoint` puts it on disk).
