@@ -26,10 +26,13 @@ from ecofed_flwr.models import SplitModel
 from ecofed_flwr.results import PLOT_FILE, RESULTS_FILE, plot_accuracy, summarize, write_json
 from ecofed_flwr.server import EcoFedServer, RoundReport, StateMismatch
 
-__all__ = ["BUFFER_MMAP_DIR", "RunLifecycle", "learned_something", "output_dir"]
+__all__ = ["BUFFER_MMAP_DIR", "CHANCE_FAILURE", "RunLifecycle", "learned_something", "output_dir"]
 
 #: Folder of the run folder where a bounded buffer keeps its memory-mapped uploads.
 BUFFER_MMAP_DIR = "buffer-mmap"
+
+#: How the failure of a run whose kept back is at chance begins.
+CHANCE_FAILURE = "the kept back"
 
 _log = logging.getLogger("flwr")
 
@@ -174,7 +177,7 @@ class RunLifecycle:
             kept = best["final_accuracy"]
         if not failure and not learned_something(kept, server.num_classes):
             failure = (
-                f"the kept back (round {server.best_round}) is at chance: accuracy {kept} with "
+                f"{CHANCE_FAILURE} (round {server.best_round}) is at chance: accuracy {kept} with "
                 f"{server.num_classes} classes"
             )
         status = "failed" if failure else "completed"

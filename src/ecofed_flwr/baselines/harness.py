@@ -74,6 +74,7 @@ from ecofed_flwr.baselines.wire import MeteredGrid
 from ecofed_flwr.config import EcoFedConfig
 from ecofed_flwr.federation import make_client_app, run_federation
 from ecofed_flwr.ledger import Ledger
+from ecofed_flwr.lifecycle import CHANCE_FAILURE
 from ecofed_flwr.models import SplitModel
 from ecofed_flwr.results import write_json
 from ecofed_flwr.schedule import make_lr_schedule
@@ -383,9 +384,6 @@ def _run_ecofed(cfg: EcoFedConfig, setting: Setting, ledger: Ledger) -> Outcome:
             )
         )
     return logs, (score_kept(cfg, keeper, split=split) if held_out else None)
-
-
-CHANCE_FAILURE = "the kept back"  # how run_federation's "at chance" failure begins
 
 
 def _check_ecofed_run(doc: dict[str, Any]) -> None:
