@@ -48,6 +48,7 @@ from typing import Any
 
 import torch
 
+from ecofed_flwr import baselines
 from ecofed_flwr.baselines import PRESETS, Setting, TimeModel, host_speed, run_protocol
 from ecofed_flwr.config import EcoFedConfig
 from ecofed_flwr.ledger import BandwidthModel
@@ -106,17 +107,14 @@ FAMILY = {
 MAIN = ("fl", "ecofed-best", "ecofed-best-lq2", "ecofed-paper")
 #: Protocols that train on the device at the device batch size (EcoFed's keep their preset).
 DEVICE_BATCH = ("fl", "fl-back", "dpfl", "lgl", "central")
-#: Every protocol of the plan, in the order the report lists them.
-PROTOCOLS = (
-    "fl",
-    "fl-back",
-    "dpfl",
-    "lgl",
-    "ecofed-paper",
-    "ecofed-best",
-    "ecofed-best-lq2",
-    "central",
-    "central-frozen",
+#: Every protocol of the plan, in the order the report lists them: the harness's protocols
+#: that have a family here (``ecofed``, the sweeps' own, has none), each followed by its
+#: variants.
+PROTOCOLS = tuple(
+    run
+    for protocol in baselines.PROTOCOLS
+    if protocol in FAMILY
+    for run in (protocol, *(v for v, (base, _) in VARIANTS.items() if base == protocol))
 )
 #: Priority: the goal's contenders first, so that a short session still answers it.
 PRIORITY = (

@@ -30,9 +30,9 @@ from ecofed_flwr.baselines import (
     selected_round,
     validation_gain_last_fifth,
 )
+from ecofed_flwr.baselines.central import run_central
 from ecofed_flwr.baselines.dpfl import VanillaDPFL
 from ecofed_flwr.baselines.fl import ClientFailure, full_model, model_arrays, train_local
-from ecofed_flwr.baselines.harness import _run_central
 from ecofed_flwr.baselines.report import RoundLog
 from ecofed_flwr.baselines.training import LocalTraining, initial_split, with_torch_threads
 from ecofed_flwr.baselines.wire import Link, as_pushed, task_identity
@@ -422,7 +422,7 @@ def test_central_frozen_gets_ecofed_bests_updates_per_round(setting: Setting) ->
     cfg = protocol_config(
         "central-frozen", setting.config, {"num-server-rounds": 3, "fraction-train": 0.5}
     )
-    logs, _ = _run_central(cfg, replace(setting, num_clients=4), True, "seen")
+    logs, _ = run_central(cfg, 4, True, "seen")
     seen: set[int] = set()
     for log in logs:
         seen.update(sample_partitions(4, 2, cfg.seed, log.round))

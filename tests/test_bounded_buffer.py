@@ -15,13 +15,14 @@ import pytest
 import torch
 from torch import nn
 
-from ecofed_flwr.app.client_app import make_client_app
-from ecofed_flwr.app.server_app import BUFFER_MMAP_DIR, make_server_app
+from ecofed_flwr.app.server_app import make_server_app
 from ecofed_flwr.baselines.loopback import run_loopback
 from ecofed_flwr.buffer import ReplayBuffer, entry_name
 from ecofed_flwr.checkpoint import Checkpointer
 from ecofed_flwr.codec import EncodedBatch, make_codec
 from ecofed_flwr.config import EcoFedConfig
+from ecofed_flwr.federation import make_client_app
+from ecofed_flwr.lifecycle import BUFFER_MMAP_DIR
 from ecofed_flwr.server import EcoFedServer, RoundReport
 from ecofed_flwr.trainer import TrainerConfig
 

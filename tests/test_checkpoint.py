@@ -19,12 +19,12 @@ import torch
 from torch import nn
 
 from ecofed_flwr import cli
-from ecofed_flwr.app.client_app import make_client_app
 from ecofed_flwr.app.server_app import make_server_app
 from ecofed_flwr.baselines.loopback import run_loopback
 from ecofed_flwr.checkpoint import CHECKPOINT_DIR, Checkpointer, CheckpointError
 from ecofed_flwr.codec import EncodedBatch, make_codec
 from ecofed_flwr.config import EcoFedConfig
+from ecofed_flwr.federation import make_client_app
 from ecofed_flwr.launch import Spawned, stop_process
 from ecofed_flwr.server import EcoFedServer, RoundReport, StateMismatch
 from ecofed_flwr.trainer import TrainerConfig

@@ -25,11 +25,11 @@ from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 from flwr.simulation import run_simulation
 
-from ecofed_flwr.app.server_app import run_federation
 from ecofed_flwr.app.task import build_split, client_data
 from ecofed_flwr.baselines.wire import DelegatingGrid
 from ecofed_flwr.clients.ecofed import info_reply, upload_reply
 from ecofed_flwr.config import EcoFedConfig
+from ecofed_flwr.federation import run_federation
 from ecofed_flwr.handshake import INFO_ACTION, INFO_MESSAGE_TYPE
 from ecofed_flwr.models import create_split
 from ecofed_flwr.protocol import UPLOAD_ACTION, UPLOAD_MESSAGE_TYPE

@@ -11,12 +11,12 @@ from flwr.app import Context
 from flwr.clientapp import ClientApp
 from flwr.simulation import run_simulation
 
-from ecofed_flwr.app.client_app import make_client_app
 from ecofed_flwr.app.server_app import make_server_app
 from ecofed_flwr.app.task import build_split, client_data
 from ecofed_flwr.clients import add_ecofed_handlers
 from ecofed_flwr.codec import make_codec
 from ecofed_flwr.config import EcoFedConfig
+from ecofed_flwr.federation import make_client_app
 from ecofed_flwr.models import create_split
 
 NUM_NODES = 4

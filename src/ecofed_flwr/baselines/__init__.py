@@ -8,11 +8,12 @@ counted as the Flower message that carries it (:mod:`.wire`).
 - :mod:`.sampling`: the sampling and validation hold-out rules every protocol shares.
 - :mod:`.split_learning`, :mod:`.dpfl`, :mod:`.lgl`: vanilla (SplitFed v1) and local-loss
   DPFL, simulated in one process.
-- :mod:`.protocols`: the protocol names and the EcoFed presets.
+- :mod:`.contenders`: the protocol names and the EcoFed presets.
 - :mod:`.report`: the accounting (bytes, compute, estimated time).
 - :mod:`.server_speed`: the GPU-server step-time estimate of the time model.
 - :mod:`.comm`: one client round of each protocol, measured without a federation.
-- :mod:`.harness`: :func:`run_protocol`.
+- :mod:`.harness`: :func:`run_protocol`; :mod:`.central`: its central references;
+  :mod:`.host`: the host speed probe recorded beside every run.
 """
 
 from ecofed_flwr.baselines.comm import (
@@ -20,30 +21,29 @@ from ecofed_flwr.baselines.comm import (
     communication_report,
     exchanges_per_client,
 )
-from ecofed_flwr.baselines.dpfl import VanillaDPFL
-from ecofed_flwr.baselines.harness import (
-    Setting,
-    host_gemm_gflops,
-    host_speed,
-    load_results,
-    results_table,
-    run_protocol,
-    run_protocols,
-)
-from ecofed_flwr.baselines.lgl import LocalLossDPFL
-from ecofed_flwr.baselines.protocols import (
+from ecofed_flwr.baselines.contenders import (
     ECOFED_BEST,
     ECOFED_PAPER,
     PRESETS,
     PROTOCOLS,
     protocol_config,
 )
+from ecofed_flwr.baselines.dpfl import VanillaDPFL
+from ecofed_flwr.baselines.harness import (
+    Setting,
+    load_results,
+    results_table,
+    run_protocol,
+    run_protocols,
+)
+from ecofed_flwr.baselines.host import host_gemm_gflops, host_speed
+from ecofed_flwr.baselines.lgl import LocalLossDPFL
 from ecofed_flwr.baselines.report import (
     RPI4_SLOWDOWN,
     RoundLog,
     TimeModel,
+    account_run,
     selected_round,
-    summarize,
     validation_gain_last_fifth,
 )
 from ecofed_flwr.baselines.sampling import holdout_rows, sample_partitions, split_holdout
@@ -66,6 +66,7 @@ __all__ = [
     "Setting",
     "TimeModel",
     "VanillaDPFL",
+    "account_run",
     "client_round_ledger",
     "communication_report",
     "exchanges_per_client",
@@ -82,6 +83,5 @@ __all__ = [
     "sample_partitions",
     "selected_round",
     "split_holdout",
-    "summarize",
     "validation_gain_last_fifth",
 ]

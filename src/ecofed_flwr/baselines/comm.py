@@ -22,9 +22,9 @@ from flwr.app import ArrayRecord, ConfigRecord
 from flwr.clientapp import ClientApp
 from flwr.serverapp.strategy import FedAvg
 
+from ecofed_flwr.baselines.contenders import SPLIT_PROTOCOLS, is_ecofed, protocol_config
 from ecofed_flwr.baselines.fl import fit_reply, full_model, model_arrays, train_config
 from ecofed_flwr.baselines.loopback import LoopbackGrid
-from ecofed_flwr.baselines.protocols import SPLIT_PROTOCOLS, is_ecofed, protocol_config
 from ecofed_flwr.baselines.training import LocalTraining
 from ecofed_flwr.baselines.wire import (
     OfflineGrid,
@@ -62,7 +62,7 @@ def client_round_ledger(
     Parameters
     ----------
     protocol : str
-        A name of :data:`~ecofed_flwr.baselines.protocols.PROTOCOLS`.
+        A name of :data:`~ecofed_flwr.baselines.contenders.PROTOCOLS`.
     cfg : EcoFedConfig
         The protocol's settings (see :func:`~ecofed_flwr.baselines.protocol_config`).
     num_samples : int

@@ -1,10 +1,10 @@
 """Run any protocol by name on one setting, with the same accounting for all.
 
 ``run_protocol(name, setting)`` (a name of
-:data:`~ecofed_flwr.baselines.protocols.PROTOCOLS`) trains on the same model, data,
+:data:`~ecofed_flwr.baselines.contenders.PROTOCOLS`) trains on the same model, data,
 partition, seed, sampling rule, validation hold-out and test set, with the same torch thread
 count and memory format, and returns (and writes) one results document per protocol (see
-:func:`ecofed_flwr.baselines.report.summarize`):
+:func:`ecofed_flwr.baselines.report.account_run`):
 
 - ``fl``, ``fl-back`` and the EcoFed protocols run through Flower (its simulation engine or
   the in-process loopback); their bytes are those of every message sent and received,
@@ -18,8 +18,6 @@ count and memory format, and returns (and writes) one results document per proto
 from __future__ import annotations
 
 import json
-import os
-import statistics
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -29,28 +27,16 @@ from logging import INFO
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
 from flwr.app import ArrayRecord, Context, MetricRecord
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 from flwr.simulation import run_simulation
 from flwr.supercore import log
-from torch.nn import functional as F
 
-from ecofed_flwr.app.client_app import make_client_app
-from ecofed_flwr.app.server_app import run_federation
-from ecofed_flwr.app.task import build_split, client_data
-from ecofed_flwr.baselines.fl import (
-    ClientFailure,
-    full_model,
-    make_fl_client_app,
-    make_fl_server_app,
-    score_kept,
-    validation_set,
-)
-from ecofed_flwr.baselines.loopback import run_loopback
-from ecofed_flwr.baselines.protocols import (
+from ecofed_flwr import defaults
+from ecofed_flwr.app.task import build_split
+from ecofed_flwr.baselines.central import run_central
+from ecofed_flwr.baselines.contenders import (
     CENTRAL_PROTOCOLS,
     FL_PROTOCOLS,
     SPLIT_PROTOCOLS,
@@ -58,28 +44,37 @@ from ecofed_flwr.baselines.protocols import (
     is_ecofed,
     protocol_config,
 )
+from ecofed_flwr.baselines.fl import (
+    ClientFailure,
+    make_fl_client_app,
+    make_fl_server_app,
+    score_kept,
+    validation_set,
+)
+from ecofed_flwr.baselines.host import host_speed
+from ecofed_flwr.baselines.loopback import run_loopback
 from ecofed_flwr.baselines.report import (
     DEVICE_SECONDS_KEYS,
     BestKeeper,
+    Outcome,
     RoundLog,
     TestScore,
     TimeModel,
-    summarize,
+    account_run,
 )
-from ecofed_flwr.baselines.sampling import client_name, sample_partitions, split_holdout
+from ecofed_flwr.baselines.sampling import client_name, client_splits, sample_partitions
 from ecofed_flwr.baselines.training import (
     LocalTraining,
-    channels_last,
     initial_split,
     torch_threads,
     trainable_copy,
     with_torch_threads,
 )
 from ecofed_flwr.baselines.wire import MeteredGrid
-from ecofed_flwr.batching import split_batches
 from ecofed_flwr.config import EcoFedConfig
-from ecofed_flwr.data import LocalData
+from ecofed_flwr.federation import make_client_app, run_federation
 from ecofed_flwr.ledger import Ledger
+from ecofed_flwr.lifecycle import CHANCE_FAILURE
 from ecofed_flwr.models import SplitModel, run_front
 from ecofed_flwr.results import write_json
 from ecofed_flwr.schedule import make_lr_schedule
@@ -98,10 +93,10 @@ class Setting:
     config : EcoFedConfig
         Model, cut, weights, data, partitioning, rounds, sampling, validation hold-out,
         learning-rate schedule and the optimiser of the baselines (the EcoFed presets
-        override their own, see :data:`~ecofed_flwr.baselines.protocols.PRESETS`).
+        override their own, see :data:`~ecofed_flwr.baselines.contenders.PRESETS`).
         ``output-dir`` is where each protocol's folder goes (default:
         ``outputs/harness-<time>``).
-    num_clients : int (default: 10)
+    num_clients : int (default: :data:`ecofed_flwr.defaults.NUM_SUPERNODES`, 10)
         Simulated devices; each holds one partition.
     time_model : TimeModel (default: TimeModel())
         Bandwidth, device-speed and GPU-server assumptions of the estimated times.
@@ -121,7 +116,7 @@ class Setting:
     """
 
     config: EcoFedConfig = field(default_factory=EcoFedConfig)
-    num_clients: int = 10
+    num_clients: int = defaults.NUM_SUPERNODES
     time_model: TimeModel = field(default_factory=TimeModel)
     target_accuracy: float | None = None
     threads: int = 1
@@ -139,31 +134,6 @@ class Setting:
             )
 
 
-def host_gemm_gflops(size: int = 512, repeats: int = 10) -> float:
-    """This machine's fp32 matrix-multiply speed on one thread, in GFLOP/s."""
-    with torch_threads(1):
-        a, b = torch.randn(size, size), torch.randn(size, size)
-        a @ b  # warm-up
-        start = time.perf_counter()
-        for _ in range(repeats):
-            a @ b
-        seconds = time.perf_counter() - start
-    return 2 * size**3 * repeats / seconds / 1e9
-
-
-def host_speed(probes: int = 5) -> dict[str, Any]:
-    """A short probe of this host: median one-thread GEMM GFLOP/s and the load averages."""
-    # Probes of about 0.1-0.3 s each: long enough to span several scheduler slices on a
-    # shared machine, short enough to cost little beside a run.
-    values = [host_gemm_gflops(repeats=25) for _ in range(probes)]
-    return {
-        "gemm_gflops": statistics.median(values),
-        "gemm_gflops_probes": values,
-        "loadavg": list(os.getloadavg()),
-        "time": datetime.now().isoformat(timespec="seconds"),
-    }
-
-
 def run_protocol(
     name: str,
     setting: Setting,
@@ -175,7 +145,7 @@ def run_protocol(
     Parameters
     ----------
     name : str
-        A name of :data:`~ecofed_flwr.baselines.protocols.PROTOCOLS`.
+        A name of :data:`~ecofed_flwr.baselines.contenders.PROTOCOLS`.
     setting : Setting
         What the protocols of a comparison share.
     overrides : Mapping[str, Any], optional
@@ -209,7 +179,7 @@ def run_protocol(
         elif name in SPLIT_PROTOCOLS:
             logs, test = _run_split(name, cfg, setting, ledger)
         elif name in CENTRAL_PROTOCOLS:
-            logs, test = _run_central(cfg, setting, *CENTRAL_PROTOCOLS[name])
+            logs, test = run_central(cfg, setting.num_clients, *CENTRAL_PROTOCOLS[name])
         elif is_ecofed(name):
             logs, test = _run_ecofed(cfg, setting, ledger)
         else:  # protocol_config has already refused unknown names
@@ -221,7 +191,7 @@ def run_protocol(
         raise RuntimeError(
             f"{name}: {len(logs)} of {cfg.num_server_rounds} rounds completed; see the log"
         )
-    doc = summarize(
+    doc = account_run(
         name,
         cfg.to_dict(),
         logs,
@@ -316,9 +286,6 @@ def _simulate(server_app: ServerApp, client_app: ClientApp, setting: Setting) ->
         num_supernodes=setting.num_clients,
         backend_config=backend,
     )
-
-
-Outcome = tuple[list[RoundLog], TestScore | None]
 
 
 def _run_fl(cfg: EcoFedConfig, setting: Setting, ledger: Ledger, part: str) -> Outcome:
@@ -419,9 +386,6 @@ def _run_ecofed(cfg: EcoFedConfig, setting: Setting, ledger: Ledger) -> Outcome:
     return logs, (score_kept(cfg, keeper, split=split) if held_out else None)
 
 
-CHANCE_FAILURE = "the kept back"  # how run_federation's "at chance" failure begins
-
-
 def _check_ecofed_run(doc: dict[str, Any]) -> None:
     """Raise :class:`ClientFailure` unless every sampled upload of every round arrived."""
     problems = [
@@ -458,21 +422,11 @@ def _restoring_back(split: SplitModel) -> Iterator[None]:
         split.back.load_state_dict(initial)
 
 
-def _client_splits(cfg: EcoFedConfig, n: int) -> dict[str, tuple[LocalData, LocalData | None]]:
-    """Each client's training rows and held-out rows, by client name."""
-    return {
-        client_name(i): split_holdout(
-            client_data(cfg, i, n), cfg.validation_fraction, cfg.seed, client_name(i)
-        )
-        for i in range(n)
-    }
-
-
 def _run_split(name: str, cfg: EcoFedConfig, setting: Setting, ledger: Ledger) -> Outcome:
     training = LocalTraining.from_config(cfg)
     engine = SPLIT_PROTOCOLS[name](initial_split(cfg), training, ledger)
     n = setting.num_clients
-    data = {c: parts[0] for c, parts in _client_splits(cfg, n).items()}
+    data = {c: parts[0] for c, parts in client_splits(cfg, n).items()}
     names = [client_name(i) for i in range(n)]
     val_images, val_labels = validation_set(cfg, n)
     k = clients_per_round(n, cfg.fraction_train, cfg.min_train_nodes)
@@ -523,105 +477,6 @@ def _run_split(name: str, cfg: EcoFedConfig, setting: Setting, ledger: Ledger) -
             logs[-1].wall_seconds,
         )
     return logs, score_kept(cfg, keeper, model=engine.model())
-
-
-def _run_central(cfg: EcoFedConfig, setting: Setting, frozen: bool, budget: str) -> Outcome:
-    """Train on the pooled training rows of every client, round by round.
-
-    Each round gets the SGD updates of the federated protocol it is a reference for
-    (``budget``): ``"sampled"`` (``central``, like ``fl``): the training rows of the round's
-    sampled clients times ``local-epochs``; ``"seen"`` (``central-frozen``, like
-    ``ecofed-best``, which replays every buffered upload each round): the rows of every
-    client sampled so far. Samples are drawn from seeded passes over the pool and cut into
-    batches like every other protocol's (:func:`~ecofed_flwr.batching.split_batches`).
-    """
-    if budget not in ("sampled", "seen"):
-        raise ValueError(f"budget must be 'sampled' or 'seen', got {budget!r}")
-    split = initial_split(cfg)
-    n = setting.num_clients
-    parts = _client_splits(cfg, n)
-    images = torch.cat([train.images for train, _ in parts.values()])
-    labels = torch.as_tensor(
-        np.concatenate([np.asarray(train.labels) for train, _ in parts.values()]),
-        dtype=torch.int64,
-    )
-    val_images, val_labels = validation_set(cfg, n)
-    if frozen:
-        # The back alone, on fp32 activations of the frozen front (computed once).
-        model = trainable_copy(split.back)
-        images = run_front(split.front, images, cfg.front_batch_size)
-        if len(val_labels):
-            val_images = run_front(split.front, val_images, cfg.front_batch_size)
-    else:
-        model = full_model(split)
-    training = LocalTraining.from_config(cfg)
-    schedule = make_lr_schedule(cfg.lr_schedule)
-    optimizer = training.optimizer(model.parameters())
-    k = clients_per_round(n, cfg.fraction_train, cfg.min_train_nodes)
-    sizes = [len(parts[client_name(i)][0].labels) for i in range(n)]
-    stream = _sample_stream(len(labels), cfg.seed)
-    keeper = BestKeeper()
-    seen: set[int] = set()
-    logs = []
-    for server_round in range(1, cfg.num_server_rounds + 1):
-        start, cpu_start = time.perf_counter(), time.thread_time()
-        sampled = sample_partitions(n, k, cfg.seed, server_round)
-        seen.update(sampled)
-        if budget == "sampled":
-            samples = training.local_epochs * sum(sizes[i] for i in sampled)
-        else:
-            samples = training.local_epochs * sum(sizes[i] for i in seen)
-        rate = training.for_round(schedule, server_round, cfg.num_server_rounds).learning_rate
-        for group in optimizer.param_groups:
-            group["lr"] = rate
-        order = torch.from_numpy(np.fromiter((next(stream) for _ in range(samples)), np.int64))
-        model.train()
-        steps = 0
-        with training.random_draws(server_round, "central"):
-            for index in split_batches(order, training.batch_size):
-                loss = F.cross_entropy(model(channels_last(images[index])), labels[index])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                steps += 1
-        seconds = time.thread_time() - cpu_start
-        val_loss, val_accuracy = (
-            evaluate_back(model, val_images, val_labels) if len(val_labels) else (None, None)
-        )
-        keeper.offer(server_round, val_accuracy, model.state_dict())
-        logs.append(
-            RoundLog(
-                round=server_round,
-                accuracy=None,
-                loss=None,
-                val_accuracy=val_accuracy,
-                val_loss=val_loss,
-                device_seconds={},
-                server_seconds=seconds,
-                server_train_seconds=seconds,
-                server_steps=steps,
-                server_batch_size=training.batch_size,
-                wall_seconds=time.perf_counter() - start,
-                extra={"train_samples": samples},
-            )
-        )
-        log(
-            INFO,
-            "[central ROUND %d] val accuracy %s | %d steps | %.1f s",
-            server_round,
-            "-" if val_accuracy is None else f"{val_accuracy:.4f}",
-            steps,
-            seconds,
-        )
-    return logs, score_kept(cfg, keeper, split=split if frozen else None, model=model)
-
-
-def _sample_stream(num_samples: int, seed: int) -> Iterator[int]:
-    """Indices of seeded passes over ``num_samples`` samples, one pass after another."""
-    epoch = 0
-    while True:
-        yield from np.random.default_rng([seed, 7, epoch]).permutation(num_samples).tolist()
-        epoch += 1
 
 
 def load_results(path: str | Path) -> dict[str, Any]:

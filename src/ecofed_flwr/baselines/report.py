@@ -1,7 +1,7 @@
 """Accounting of a run: bytes from the ledger, measured compute, estimated wall-clock time.
 
 Every protocol's run is reduced to one :class:`RoundLog` per round (accuracy and measured
-compute) plus a Ledger (bytes of every message); :func:`summarize` turns them into the
+compute) plus a Ledger (bytes of every message); :func:`account_run` turns them into the
 harness's results document with a :class:`TimeModel`'s estimate of each round's duration.
 """
 
@@ -43,7 +43,7 @@ class RoundLog:
     accuracy, loss : float | None
         Test evaluation of the global model after the round, where a run scores the test
         set every round (reported, never used to choose anything); None where the test set
-        is scored once, at the selected round (see :func:`summarize`).
+        is scored once, at the selected round (see :func:`account_run`).
     device_seconds : dict[str, float]
         Measured device compute per client that worked this round.
     server_seconds : float
@@ -264,6 +264,10 @@ class TestScore:
     loss: float
 
 
+#: What a protocol's run gives :func:`account_run`: its round logs and its single test score.
+Outcome = tuple[list[RoundLog], TestScore | None]
+
+
 class BestKeeper:
     """Keeps the weights of the round :func:`selected_round` will select, as a run goes.
 
@@ -289,7 +293,7 @@ class BestKeeper:
             self.state = {k: v.detach().cpu().clone() for k, v in state.items()}
 
 
-def summarize(
+def account_run(
     protocol: str,
     config: dict[str, Any],
     logs: Sequence[RoundLog],

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ecofed_flwr.app.task import client_data
+from ecofed_flwr.config import EcoFedConfig
 from ecofed_flwr.data import LocalData
 from ecofed_flwr.server import holdout_rows, sample_clients
 
-__all__ = ["client_name", "holdout_rows", "sample_partitions", "split_holdout"]
+__all__ = ["client_name", "client_splits", "holdout_rows", "sample_partitions", "split_holdout"]
 
 
 def client_name(partition_id: int) -> str:
@@ -44,3 +46,13 @@ def split_holdout(
         return LocalData(data.images[index], labels[index], data.num_classes)
 
     return subset(keep), subset(rows)
+
+
+def client_splits(cfg: EcoFedConfig, n: int) -> dict[str, tuple[LocalData, LocalData | None]]:
+    """Each of ``n`` clients' training rows and held-out rows, by client name."""
+    return {
+        client_name(i): split_holdout(
+            client_data(cfg, i, n), cfg.validation_fraction, cfg.seed, client_name(i)
+        )
+        for i in range(n)
+    }

@@ -165,9 +165,7 @@ class EcoFedAdapter:
         (``trainer="copies"``). An unknown setting raises a TypeError that names the class
         and the closest known setting (Flower's ``fraction_fit`` -> ``fraction_train``).
         """
-        known = keyword_settings(
-            *(k.__init__ for k in cls.__mro__ if issubclass(k, EcoFedAdapter))
-        )
+        known = keyword_settings(*(k.__init__ for k in cls.__mro__ if issubclass(k, EcoFedAdapter)))
         settings = split_settings(cls.__name__ + ".from_split", settings, known)
         trainer_fields = set(TrainerConfig.__dataclass_fields__)
         trainer_kwargs = {
