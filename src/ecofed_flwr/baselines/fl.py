@@ -36,7 +36,12 @@ from torch.nn import functional as F
 from ecofed_flwr import defaults
 from ecofed_flwr.app.task import client_data, test_set
 from ecofed_flwr.baselines.report import BestKeeper, RoundLog, TestScore
-from ecofed_flwr.baselines.sampling import client_name, sample_partitions, split_holdout
+from ecofed_flwr.baselines.sampling import (
+    client_name,
+    client_splits,
+    sample_partitions,
+    split_holdout,
+)
 from ecofed_flwr.baselines.training import (
     LocalTraining,
     channels_last,
@@ -345,10 +350,7 @@ def _check_replies(server_round: int, sampled: list[int], replies: list[Message]
 def validation_set(cfg: EcoFedConfig, num_clients: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The rows every client holds out, pooled (what a federated evaluation would score)."""
     images, labels = [], []
-    for i in range(num_clients):
-        _, held = split_holdout(
-            client_data(cfg, i, num_clients), cfg.validation_fraction, cfg.seed, client_name(i)
-        )
+    for _, held in client_splits(cfg, num_clients).values():
         if held is not None:
             images.append(held.images)
             labels.append(torch.as_tensor(np.asarray(held.labels), dtype=torch.int64))

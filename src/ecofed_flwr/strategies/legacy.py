@@ -122,6 +122,21 @@ class EcoFedLegacyStrategy(EcoFedAdapter, Strategy):
             self.server.evaluate_fn = self._evaluate_back
         self._proxies: dict[str, ClientProxy] = {}  # client name -> proxy, connected now
 
+    @classmethod
+    def from_split(
+        cls,
+        split: Any,
+        num_rounds: int = defaults.NUM_SERVER_ROUNDS,
+        evaluate_fn: FlowerEvaluateFn | None = None,
+        **settings: Any,
+    ) -> EcoFedLegacyStrategy:
+        """The legacy strategy for a split (the drop-in); ``settings`` are
+        :meth:`EcoFedAdapter.from_split`'s (``codec=``, ``refresh=``, ``learning_rate=``...,
+        and Flower's FedAvg names). An unknown setting raises a TypeError naming this class
+        and the closest setting.
+        """
+        return super().from_split(split, num_rounds=num_rounds, evaluate_fn=evaluate_fn, **settings)
+
     def __repr__(self) -> str:
         server = self.server
         return (
