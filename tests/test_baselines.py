@@ -261,13 +261,20 @@ def test_time_model_adds_slowed_device_compute_transfers_and_server_time() -> No
     ledger.add(1, "b", "up", "activations", 125_000)
     model = TimeModel(BandwidthModel(10, 50, 0.05), device_slowdown=10)
     log = RoundLog(
-        1, 0.5, 1.0, device_seconds={"a": 0.1, "b": 0.5}, server_seconds=2.0, wall_seconds=0
+        1,
+        accuracy=0.5,
+        loss=1.0,
+        device_seconds={"a": 0.1, "b": 0.5},
+        server_seconds=2.0,
+        wall_seconds=0,
     )
     estimate = model.round_seconds(ledger, log)
     # a: 10 x 0.1 + 1 s + 2 x 0.05 s latency = 2.1; b: 5 + 0.1 + 0.05 = 5.15 (critical)
     assert estimate["estimated_seconds"] == pytest.approx(5.15 + 2.0)
     assert estimate["estimated_device_seconds"] == pytest.approx(5.0)
-    blocking = RoundLog(1, 0.5, 1.0, {"a": 0.1}, 0.0, 0, blocking_server_seconds={"a": 9.0})
+    blocking = RoundLog(
+        1, {"a": 0.1}, 0.0, 0, accuracy=0.5, loss=1.0, blocking_server_seconds={"a": 9.0}
+    )
     assert model.round_seconds(ledger, blocking)["estimated_seconds"] == pytest.approx(11.1)
 
 
@@ -386,9 +393,9 @@ def test_the_gpu_server_model_reproduces_its_reference_and_prices_each_step() ->
     model = TimeModel(BandwidthModel(10, 50, 0.0), device_slowdown=1, gpu_server=same)
     log = RoundLog(
         1,
-        0.5,
-        1.0,
         {"a": 1.0},
+        accuracy=0.5,
+        loss=1.0,
         server_seconds=3.0,
         wall_seconds=0,
         server_train_seconds=2.5,

@@ -103,8 +103,6 @@ def run_central(cfg: EcoFedConfig, num_clients: int, frozen: bool, budget: str) 
         logs.append(
             RoundLog(
                 round=server_round,
-                accuracy=None,
-                loss=None,
                 val_accuracy=val_accuracy,
                 val_loss=val_loss,
                 device_seconds={},

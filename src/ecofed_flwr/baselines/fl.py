@@ -447,8 +447,6 @@ def make_fl_server_app(
             on_round(
                 RoundLog(
                     round=server_round,
-                    accuracy=None,
-                    loss=None,
                     val_accuracy=val_accuracy,
                     val_loss=val_loss,
                     device_seconds={n: m.get("train-seconds", 0.0) for n, m in replies.items()},

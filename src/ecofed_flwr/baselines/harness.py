@@ -450,8 +450,6 @@ def _run_split(name: str, cfg: EcoFedConfig, setting: Setting, ledger: Ledger) -
         logs.append(
             RoundLog(
                 round=server_round,
-                accuracy=None,
-                loss=None,
                 val_accuracy=val_accuracy,
                 val_loss=val_loss,
                 device_seconds=stats.device_seconds,

@@ -70,11 +70,11 @@ class RoundLog:
     """
 
     round: int
-    accuracy: float | None
-    loss: float | None
     device_seconds: dict[str, float]
     server_seconds: float
     wall_seconds: float
+    accuracy: float | None = None
+    loss: float | None = None
     val_accuracy: float | None = None
     val_loss: float | None = None
     blocking_server_seconds: dict[str, float] = field(default_factory=dict)
