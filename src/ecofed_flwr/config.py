@@ -12,7 +12,7 @@ import numpy as np
 from ecofed_flwr import defaults
 from ecofed_flwr.buffer import REPLAY_SELECTIONS, make_refresh_policy
 from ecofed_flwr.codec import make_codec
-from ecofed_flwr.data import parse_partitioning
+from ecofed_flwr.data import PARTITION_DRAWS, parse_partitioning
 from ecofed_flwr.schedule import make_lr_schedule
 from ecofed_flwr.server import KEEP_CHOICES
 from ecofed_flwr.trainer import TrainerConfig
@@ -20,6 +20,10 @@ from ecofed_flwr.trainer import TrainerConfig
 
 class ConfigError(ValueError):
     """A setting is missing, unknown or out of range; the message names it."""
+
+
+#: Who names a device's partition (see ``defaults.PARTITION_ASSIGNMENT``).
+PARTITION_ASSIGNMENTS = ("node", "server")
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,8 @@ class EcoFedConfig:
     data_dir: str = ""
     partitioning: str = defaults.PARTITIONING
     samples_per_client: int = defaults.SAMPLES_PER_CLIENT
+    partition_draw: str = defaults.PARTITION_DRAW
+    partition_assignment: str = defaults.PARTITION_ASSIGNMENT
     test_samples: int = 0
     num_server_rounds: int = defaults.NUM_SERVER_ROUNDS
     fraction_train: float = defaults.FRACTION_TRAIN
@@ -88,6 +94,20 @@ class EcoFedConfig:
             )
         if self.resume and not self.output_dir:
             raise ConfigError("resume = true needs output-dir: the run folder to resume")
+        if self.partition_draw not in PARTITION_DRAWS:
+            raise ConfigError(
+                f"partition-draw must be one of {PARTITION_DRAWS}, got {self.partition_draw!r}"
+            )
+        if self.partition_draw == "with-replacement" and not self.samples_per_client:
+            raise ConfigError(
+                "partition-draw = 'with-replacement' needs samples-per-client >= 1 (the size "
+                "of each drawn partition)"
+            )
+        if self.partition_assignment not in PARTITION_ASSIGNMENTS:
+            raise ConfigError(
+                f"partition-assignment must be one of {PARTITION_ASSIGNMENTS}, got "
+                f"{self.partition_assignment!r}"
+            )
         if self.replay not in REPLAY_SELECTIONS:
             raise ConfigError(f"replay must be one of {REPLAY_SELECTIONS}, got {self.replay!r}")
         if self.keep not in KEEP_CHOICES:

@@ -19,6 +19,13 @@ INPUT_SIZE = 32
 DATASET = "fashion_mnist"
 PARTITIONING = "iid"
 SAMPLES_PER_CLIENT = 2000
+#: How devices' partitions are made: "disjoint", "with-replacement" or "auto" (disjoint while
+#: the data set has a sample for every device; with replacement beyond).
+PARTITION_DRAW = "auto"
+#: Who names a device's partition: "node" (its node config: real devices, their own data) or
+#: "server" (the server names one per upload request: virtual devices in simulation, no
+#: handshake, a round's cost independent of the number of connected nodes).
+PARTITION_ASSIGNMENT = "node"
 FRONT_BATCH_SIZE = 256
 #: Simulated SuperNodes (devices) of `ecofed run` and of the benchmarks' federations.
 NUM_SUPERNODES = 10

@@ -22,7 +22,14 @@ from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid
 from flwr.supercore import log
 
-from ecofed_flwr.app.task import build_split, client_data, num_classes_of, test_set
+from ecofed_flwr.app.task import (
+    build_split,
+    client_data,
+    num_classes_of,
+    partition_draw,
+    test_set,
+    train_size,
+)
 from ecofed_flwr.clients import add_ecofed_handlers
 from ecofed_flwr.config import EcoFedConfig
 from ecofed_flwr.data import LocalData
@@ -96,6 +103,7 @@ def run_federation(
         min_available_nodes=cfg.nodes_to_wait_for(num_nodes_hint),
         upload_config={"front-batch-size": cfg.front_batch_size},
         front_description=describe_split(split),
+        partition_assignment=cfg.partition_assignment,
         **cfg.server_settings(),
     )
     lifecycle = RunLifecycle(
@@ -121,6 +129,14 @@ def run_federation(
         )
     except NoUploadError as err:
         failure = str(err)
+    num_partitions = strategy.num_partitions or len(list(grid.get_node_ids()))
+    samples = train_size(cfg)
+    lifecycle.extra["data_partitions"] = {
+        "draw": partition_draw(cfg, num_partitions, samples),
+        "num_partitions": num_partitions,
+        "train_samples": samples,
+        "assignment": cfg.partition_assignment,
+    }
     return lifecycle.finish(failure)
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "INFO_ACTION",
     "INFO_KEY",
     "INFO_MESSAGE_TYPE",
+    "NUM_PARTITIONS_KEY",
     "PARTITION_KEY",
     "describe_front",
     "describe_split",
@@ -30,6 +31,7 @@ INFO_ACTION = "ecofed_info"
 INFO_MESSAGE_TYPE = f"query.{INFO_ACTION}"
 INFO_KEY = "info"
 PARTITION_KEY = "partition-id"
+NUM_PARTITIONS_KEY = "num-partitions"
 
 #: What a front description holds besides the fingerprint, in the order errors name them.
 DESCRIPTION_KEYS = ("model", "cut", "weights", "input-size")

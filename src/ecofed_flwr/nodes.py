@@ -156,6 +156,31 @@ class NodeRegistry:
         self._node_of[client] = node
         return Admission(node, client)
 
+    def assign(self, clients: Iterable[str], nodes: Iterable[int]) -> dict[str, int]:
+        """Give each of ``clients`` (partition ids the server names) a connected node.
+
+        For virtual devices, whose partition the server names in each request (run config
+        ``partition-assignment = "server"``): no handshake, and a round's cost does not grow
+        with the number of connected nodes. The previous round's assignment is forgotten;
+        excluded nodes get nothing; clients beyond the free nodes get none (not in the
+        result). Nodes are taken in sorted order, so a run repeats as long as its nodes do
+        (what a node computes does not depend on which node it is).
+        """
+        free = (n for n in sorted(set(nodes)) if n not in self._excluded)
+        self._client_of, self._node_of = {}, {}
+        for client, node in zip(clients, free, strict=False):
+            self._client_of[node] = client
+            self._node_of[client] = node
+        return dict(self._node_of)
+
+    def exclude(self, node: int, reason: str) -> None:
+        """Never ask ``node`` again (while it stays connected), for ``reason``."""
+        self._excluded[node] = reason
+        client = self._client_of.pop(node, None)
+        if client is not None:
+            del self._node_of[client]
+        _log.warning("EcoFed: node %s (%s) is not asked again: %s", node, client, reason)
+
     # ------------------------------------------------------------------ state
 
     def state_dict(self) -> dict[str, Any]:

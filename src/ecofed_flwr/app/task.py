@@ -16,6 +16,7 @@ from ecofed_flwr.config import ConfigError, EcoFedConfig
 from ecofed_flwr.data import (
     ArrayDataset,
     LocalData,
+    draw_partition,
     load_dataset,
     parse_partitioning,
     partition_indices,
@@ -97,13 +98,36 @@ def client_data(cfg: EcoFedConfig, partition_id: int, num_partitions: int) -> Lo
     if not 0 <= partition_id < num_partitions:
         raise ValueError(f"partition-id {partition_id} outside [0, {num_partitions})")
     train = _dataset(cfg.dataset, "train", cfg.data_dir, cfg.seed)
-    parts = _partitions(cfg.dataset, cfg.data_dir, cfg.partitioning, num_partitions, cfg.seed)
-    indices = parts[partition_id]
-    if cfg.samples_per_client:
-        indices = indices[: cfg.samples_per_client]
+    if partition_draw(cfg, num_partitions, len(train)) == "with-replacement":
+        if not cfg.samples_per_client:
+            raise ValueError(
+                f"{num_partitions} devices share {len(train)} samples: set samples-per-client "
+                "(the size of each partition drawn with replacement)"
+            )
+        size = min(cfg.samples_per_client, len(train))
+        kwargs = parse_partitioning(cfg.partitioning)
+        indices = draw_partition(train.labels, partition_id, size, seed=cfg.seed, **kwargs)
+    else:
+        parts = _partitions(cfg.dataset, cfg.data_dir, cfg.partitioning, num_partitions, cfg.seed)
+        indices = parts[partition_id]
+        if cfg.samples_per_client:
+            indices = indices[: cfg.samples_per_client]
     local = train.subset(indices)
     split = build_split(cfg)
     return LocalData(_prepare(split, local), local.labels, train.num_classes)
+
+
+def train_size(cfg: EcoFedConfig) -> int:
+    """Samples in the configured training set (the devices' partitions are drawn from it)."""
+    return len(_dataset(cfg.dataset, "train", cfg.data_dir, cfg.seed))
+
+
+def partition_draw(cfg: EcoFedConfig, num_partitions: int, num_samples: int) -> str:
+    """How the partitions of ``num_partitions`` devices are made: ``cfg.partition_draw``,
+    with ``auto`` resolved (disjoint while there are at least as many samples as devices)."""
+    if cfg.partition_draw != "auto":
+        return cfg.partition_draw
+    return "disjoint" if num_partitions <= num_samples else "with-replacement"
 
 
 @functools.lru_cache(maxsize=4)

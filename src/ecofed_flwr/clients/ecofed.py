@@ -16,12 +16,14 @@ from ecofed_flwr.handshake import (
     FINGERPRINT_KEY,
     INFO_ACTION,
     INFO_KEY,
+    NUM_PARTITIONS_KEY,
     PARTITION_KEY,
     describe_front,
     describe_split,
     front_differences,
 )
 from ecofed_flwr.models import FrozenFront, SplitModel, run_front
+from ecofed_flwr.nodes import is_partition_id
 from ecofed_flwr.protocol import (
     ACTIVATIONS_KEY,
     CONFIG_KEY,
@@ -174,6 +176,7 @@ def add_ecofed_handlers(
 
     @app.train(UPLOAD_ACTION)
     def ecofed_upload(message: Message, context: Context) -> Message:
+        context = assigned_context(message, context)
         return upload_reply(message, front_factory(context), load_data(context), fixed, batch_size)
 
     @app.query(INFO_ACTION)
@@ -181,6 +184,44 @@ def add_ecofed_handlers(
         return info_reply(message, context, front_factory(context))
 
     return app
+
+
+def assigned_context(message: Message, context: Context) -> Context:
+    """``context`` with the partition the server names in its request, if it names one.
+
+    With run config ``partition-assignment = "server"`` (virtual devices in simulation) the
+    upload request carries ``partition-id`` and ``num-partitions``; the device's data loader
+    then sees them in its node config, as if they were its own. A request without them
+    leaves ``context`` as it is.
+
+    Raises
+    ------
+    ValueError
+        If the request names a partition that is not an int in ``[0, num-partitions)``.
+    """
+    config = message.content.config_records.get(CONFIG_KEY)
+    if config is None or PARTITION_KEY not in config:
+        return context
+    partition, total = config.get(PARTITION_KEY), config.get(NUM_PARTITIONS_KEY)
+    if not (
+        isinstance(partition, int)
+        and isinstance(total, int)
+        and is_partition_id(partition)
+        and is_partition_id(total)
+        and partition < total
+    ):
+        raise ValueError(
+            f"the upload request names partition {partition!r} of {total!r}; expected ints "
+            "with 0 <= partition-id < num-partitions"
+        )
+    node_config = {**context.node_config, PARTITION_KEY: partition, NUM_PARTITIONS_KEY: total}
+    return Context(
+        run_id=context.run_id,
+        node_id=context.node_id,
+        node_config=node_config,
+        state=context.state,
+        run_config=context.run_config,
+    )
 
 
 def info_reply(message: Message, context: Context, front: FrontLike) -> Message:

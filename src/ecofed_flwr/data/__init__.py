@@ -28,7 +28,9 @@ from .local_files import IMAGE_SUFFIXES, NPZ_KEYS, load_image_folder, load_npz
 from .partition import (
     DEFAULT_ALPHA,
     DEFAULT_CLASSES_PER_PARTITION,
+    PARTITION_DRAWS,
     PARTITIONINGS,
+    draw_partition,
     parse_partitioning,
     partition_indices,
     train_test_split_indices,
@@ -65,6 +67,8 @@ __all__ = [
     "load_npz",
     "load_torchvision",
     "make_synthetic",
+    "PARTITION_DRAWS",
+    "draw_partition",
     "parse_partitioning",
     "partition_indices",
     "prepare_images",

@@ -15,15 +15,23 @@ import numpy as np
 from .errors import DataError, check_int
 
 __all__ = [
+    "PARTITION_DRAWS",
     "PARTITIONINGS",
     "DEFAULT_ALPHA",
     "DEFAULT_CLASSES_PER_PARTITION",
+    "draw_partition",
     "partition_indices",
     "parse_partitioning",
     "train_test_split_indices",
 ]
 
 PARTITIONINGS = ("iid", "dirichlet", "shards")
+#: How client partitions are made: ``disjoint`` (:func:`partition_indices`: a split of the
+#: data set), ``with-replacement`` (:func:`draw_partition`: each drawn on its own, so a
+#: federation may hold more devices than samples), ``auto`` (disjoint while every partition
+#: can get a sample of its own, else with replacement).
+PARTITION_DRAWS = ("auto", "disjoint", "with-replacement")
+_DRAW_STREAM = 7
 DEFAULT_ALPHA = 0.5
 DEFAULT_CLASSES_PER_PARTITION = 2
 _IPF_ITERATIONS = 200
@@ -248,6 +256,85 @@ def partition_indices(
             + (" or more classes per partition" if scheme == "shards" else "")
         )
     return [np.sort(p).astype(np.int64, copy=False) for p in parts]
+
+
+def draw_partition(
+    labels: np.ndarray,
+    partition_id: int,
+    size: int,
+    scheme: str = "iid",
+    seed: int = 0,
+    alpha: float = DEFAULT_ALPHA,
+    classes_per_partition: int = DEFAULT_CLASSES_PER_PARTITION,
+) -> np.ndarray:
+    """One client partition drawn on its own: ``size`` distinct samples, seeded by
+    ``(seed, partition_id)``; different partitions may share samples.
+
+    For federations with more devices than a data set has samples (or than disjoint
+    partitions of the wanted size allow): partition ``i`` costs the same whether there are
+    ten partitions or a million, and is the same whatever their number.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        1-D integer class labels of the ``N`` samples.
+    partition_id : int
+        The partition (>= 0).
+    size : int
+        Samples in the partition, between 1 and ``N``.
+    scheme : {"iid", "dirichlet", "shards"}
+        ``"iid"``: a uniform draw. ``"dirichlet"``: class proportions drawn from
+        Dirichlet(alpha), then each class's samples drawn from that class. ``"shards"``:
+        ``classes_per_partition`` classes drawn, the samples split evenly among them.
+
+    Returns
+    -------
+    numpy.ndarray
+        Sorted ``int64`` positions, no position twice.
+
+    Raises
+    ------
+    DataError
+        On bad arguments.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or not len(labels):
+        raise DataError(f"labels must be a non-empty 1-D integer array, got {labels.shape}")
+    n = len(labels)
+    partition_id = check_int("partition_id", partition_id, 0)
+    size = check_int("size", size, 1)
+    if size > n:
+        raise DataError(f"a partition of {size} samples is larger than the {n} available")
+    if scheme not in PARTITIONINGS:
+        raise DataError(f"unknown partitioning scheme {scheme!r}; valid: {PARTITIONINGS}")
+    rng = np.random.default_rng([check_int("seed", seed, 0), _DRAW_STREAM, partition_id])
+    if scheme == "iid":
+        return np.sort(rng.choice(n, size=size, replace=False)).astype(np.int64)
+    classes, class_of = np.unique(labels, return_inverse=True)
+    pools = [np.flatnonzero(class_of == c) for c in range(len(classes))]
+    if scheme == "dirichlet":
+        weights = rng.dirichlet(np.full(len(classes), float(alpha)))
+    else:
+        k = min(check_int("classes_per_partition", classes_per_partition, 1), len(classes))
+        weights = np.zeros(len(classes))
+        weights[rng.choice(len(classes), size=k, replace=False)] = 1.0 / k
+    counts = rng.multinomial(size, weights)
+    # A class asked for more than it holds gives its excess to the classes with room left.
+    capacity = np.array([len(p) for p in pools])
+    excess = int(np.maximum(counts - capacity, 0).sum())
+    counts = np.minimum(counts, capacity)
+    while excess:
+        room = np.flatnonzero(counts < capacity)
+        c = int(rng.choice(room))
+        take = min(excess, int(capacity[c] - counts[c]))
+        counts[c] += take
+        excess -= take
+    picked = [
+        rng.choice(pool, size=int(m), replace=False)
+        for pool, m in zip(pools, counts, strict=True)
+        if m
+    ]
+    return np.sort(np.concatenate(picked)).astype(np.int64)
 
 
 def parse_partitioning(spec: str) -> dict[str, Any]:

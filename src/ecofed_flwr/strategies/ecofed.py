@@ -15,12 +15,13 @@ from flwr.serverapp.strategy import Result, Strategy
 from flwr.supercore import log
 from torch import nn
 
+from ecofed_flwr import defaults
 from ecofed_flwr.codec import EncodedBatch
-from ecofed_flwr.handshake import INFO_KEY, INFO_MESSAGE_TYPE
+from ecofed_flwr.handshake import INFO_KEY, INFO_MESSAGE_TYPE, NUM_PARTITIONS_KEY, PARTITION_KEY
 from ecofed_flwr.nodes import wait_for_nodes
 from ecofed_flwr.protocol import CONFIG_KEY, UPLOAD_MESSAGE_TYPE, UploadRefused, decode_upload
 from ecofed_flwr.round_log import refusal_summary
-from ecofed_flwr.server import NoUploadError
+from ecofed_flwr.server import NoUploadError, RoundPlan
 from ecofed_flwr.strategies.base import EcoFedAdapter, RoundCallback
 from ecofed_flwr.strategies.settings import FLOWER_RENAMED, FLOWER_UNUSED, split_settings
 
@@ -61,8 +62,36 @@ class EcoFedStrategy(EcoFedAdapter, Strategy):
     ``activation_shape``, ``num_classes``, then ``codec``, ``refresh``, ``replay``,
     ``trainer``, ``lr_schedule``, ``validation_fraction``, ``keep``, ``fraction_train``,
     ``min_train_nodes``, ``min_available_nodes``, ``max_samples_per_client``,
-    ``upload_config``, ``front_description``, ``on_round``, ``seed``).
+    ``upload_config``, ``front_description``, ``on_round``, ``seed``), and:
+
+    Parameters
+    ----------
+    partition_assignment : str (default: ``defaults.PARTITION_ASSIGNMENT``, "node")
+        ``"node"``: a device's partition is its own (node config ``partition-id``), learnt
+        once per node by a handshake. ``"server"``: the server samples partition ids and
+        names one in each upload request, sent to any free connected node (virtual devices
+        in simulation): no handshake, and a round asks only the nodes it samples.
+    num_partitions : int (default: 0)
+        With ``"server"``: partitions to sample from (0: one per connected node).
     """
+
+    def __init__(
+        self,
+        *args: Any,
+        partition_assignment: str = defaults.PARTITION_ASSIGNMENT,
+        num_partitions: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        if partition_assignment not in ("node", "server"):
+            raise ValueError(
+                f"partition_assignment must be 'node' or 'server', got {partition_assignment!r}"
+            )
+        if num_partitions < 0:
+            raise ValueError(f"num_partitions must be >= 0, got {num_partitions}")
+        super().__init__(*args, **kwargs)
+        self.partition_assignment = partition_assignment
+        self.num_partitions = num_partitions
+        self._total = 0  # partitions sampled from in the round in progress (server-assigned)
 
     def _log_unused_start_settings(
         self, train_config: ConfigRecord, evaluate_config: ConfigRecord | None
@@ -100,13 +129,21 @@ class EcoFedStrategy(EcoFedAdapter, Strategy):
 
         ``arrays`` is not sent: devices never receive weights in EcoFed.
         """
-        handshake_seconds = self._discover(grid, server_round)
-        plan = self.server.begin_round(server_round, list(self.nodes.clients()))
-        # The handshake with new nodes is part of this round's waiting for devices.
-        self.server.current.exchange_seconds = handshake_seconds
-        request = ConfigRecord(self.upload_request(server_round, config))
+        if self.partition_assignment == "server":
+            plan, named = self._assign(grid, server_round), True
+        else:
+            handshake_seconds = self._discover(grid, server_round)
+            plan, named = self.server.begin_round(server_round, list(self.nodes.clients())), False
+            # The handshake with new nodes is part of this round's waiting for devices.
+            self.server.current.exchange_seconds = handshake_seconds
+        base = self.upload_request(server_round, config)
+        request = ConfigRecord(base)
         messages = []
         for client in plan.uploaders:
+            if named:
+                request = ConfigRecord(
+                    {**base, PARTITION_KEY: int(client), NUM_PARTITIONS_KEY: self._total}
+                )
             message = Message(
                 content=RecordDict({CONFIG_KEY: request}),
                 message_type=UPLOAD_MESSAGE_TYPE,
@@ -115,6 +152,19 @@ class EcoFedStrategy(EcoFedAdapter, Strategy):
             self.meter.book(server_round, client, "down", message)
             messages.append(message)
         return messages
+
+    def _assign(self, grid: Grid, server_round: int) -> RoundPlan:
+        """Sample partition ids and give each uploader a free connected node (no handshake)."""
+        nodes = wait_for_nodes(
+            grid.get_node_ids, self.min_available_nodes, self.timeout, server_round
+        )
+        self._total = self.num_partitions or len(nodes)
+        plan = self.server.begin_round(server_round, [str(i) for i in range(self._total)])
+        assigned = self.nodes.assign(plan.uploaders, nodes)
+        for client in plan.uploaders:
+            if client not in assigned:
+                self.server.refuse(client, "no free node to ask (all connected nodes excluded)")
+        return RoundPlan(plan.round, plan.sampled, [c for c in plan.uploaders if c in assigned])
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
@@ -129,6 +179,10 @@ class EcoFedStrategy(EcoFedAdapter, Strategy):
                 self.take_reply(client, None, f"client error {reply.error.code}: {reason}")
             else:
                 self.take_reply(client, reply.content, None)
+            refused = server.current.refused.get(client)
+            if refused is not None and self.partition_assignment == "server":
+                # Virtual devices are interchangeable: a node that failed is not used again.
+                self.nodes.exclude(reply.metadata.src_node_id, refused)
         server.train()
         values: dict[str, int | float | list[int] | list[float]] = {**server.train_metrics()}
         return state_to_arrays(server.trainer.back.state_dict()), MetricRecord(values)
