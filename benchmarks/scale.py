@@ -3,8 +3,9 @@
 Runs ``ecofed run`` (Flower's simulation engine on Ray, the product's own path) with
 1,000 / 10,000 / 100,000 virtual devices, 200 of them sampled per round, 2 rounds, and
 measures for each: seconds per round (the server's round timings in ``results.json``), the
-whole run's wall-clock time, and the peak resident memory of the ServerApp process and of
-the whole run (every process ``ecofed run`` starts: SuperLink, ServerApp, Ray workers),
+whole run's wall-clock time, and the peak resident memory of the server process
+(``flwr-simulation``: the ServerApp with Ray's driver) and of the whole run (every process
+``ecofed run`` starts: SuperLink, the server process, Ray's own processes and actors),
 sampled every 0.25 s with psutil. Devices get server-assigned partitions
 (``partition-assignment = "server"``: a round asks only the nodes it samples) drawn with
 replacement (``partition-draw = "with-replacement"``: the same per-device data at every
@@ -79,23 +80,30 @@ class PeakMemory:
                 except psutil.Error:
                     continue
                 total += rss
-                if "flwr-serverapp" in cmd:
+                if "flwr-simulation" in cmd or "flwr-serverapp" in cmd:
                     server = max(server, rss)
             self.peak_total = max(self.peak_total, total)
             self.peak_server = max(self.peak_server, server)
             self._stop.wait(self.period)
 
 
-def run(devices: int, work: Path) -> dict[str, Any]:
-    """One ``ecofed run`` of ``devices`` virtual devices; its measured figures."""
+def run(devices: int, work: Path, pool: int = 0) -> dict[str, Any]:
+    """One ``ecofed run`` of ``devices`` virtual devices; its measured figures.
+
+    ``pool`` > 0: the devices are ``num-partitions`` served by ``pool`` SuperNodes (the server
+    names a device per request); 0: one simulated SuperNode per device.
+    """
+    supernodes = pool or devices
     config = {**RUN_CONFIG, "fraction-train": SAMPLED / devices}
+    if pool:
+        config["num-partitions"] = devices
     command = [
         str(ROOT / ".venv" / "bin" / "ecofed"),
         "run",
         "--app-dir",
         str(ROOT),
         "--num-supernodes",
-        str(devices),
+        str(supernodes),
         "--output-root",
         str(work),
         "--quiet",
@@ -118,6 +126,7 @@ def run(devices: int, work: Path) -> dict[str, Any]:
     rounds = doc["rounds"][1:]
     return {
         "devices": devices,
+        "supernodes": supernodes,
         "sampled_per_round": [len(r["sampled"]) for r in rounds],
         "round_seconds": [round(r["seconds"], 2) for r in rounds],
         "round_exchange_seconds": [round(r["exchange_seconds"], 2) for r in rounds],
@@ -135,24 +144,28 @@ def run(devices: int, work: Path) -> dict[str, Any]:
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| devices | sampled/round | s per round (1, 2) | ServerApp s | run wall s | "
-        "peak RSS ServerApp MB | peak RSS run MB | bytes down | status |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|---|",
+        "| devices | SuperNodes | sampled/round | s per round (1, 2) | ServerApp s | run wall s | "
+        "peak RSS server process MB | peak RSS run MB | bytes down | status |",
+        "|---:|---:|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['devices']:,} | {r['sampled_per_round'][0]} | "
+            f"| {r['devices']:,} | {r['supernodes']:,} | {r['sampled_per_round'][0]} | "
             f"{', '.join(f'{s:.1f}' for s in r['round_seconds'])} | {r['server_app_seconds']} | "
             f"{r['run_wall_seconds']} | {r['peak_rss_server_mb']} | {r['peak_rss_run_mb']} | "
             f"{r['bytes_down']:,} | {r['status']} |"
         )
-    if len(rows) > 1:
-        base = rows[0]
-        for r in rows[1:]:
-            growth = max(r["round_seconds"]) / max(min(base["round_seconds"]), 1e-9)
+    for pooled in (False, True):
+        group = [r for r in rows if (r["supernodes"] != r["devices"]) == pooled]
+        if len(group) < 2:
+            continue
+        base = group[0]
+        for r in group[1:]:
+            growth = max(r["round_seconds"][1:]) / max(base["round_seconds"][1:])
             lines.append(
-                f"\n{base['devices']:,} -> {r['devices']:,} devices: slowest round "
-                f"{growth:.2f}x the fastest at {base['devices']:,}; server peak memory "
+                f"\n{'pool of SuperNodes' if pooled else 'one SuperNode per device'}: "
+                f"{base['devices']:,} -> {r['devices']:,} devices: round 2 "
+                f"{growth:.2f}x; server process peak memory "
                 f"{r['peak_rss_server_mb'] / base['peak_rss_server_mb']:.2f}x"
             )
     return "\n".join(lines)
@@ -161,6 +174,9 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--devices", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    parser.add_argument(
+        "--pool", type=int, default=0, help="SuperNodes serving the devices (0: one each)"
+    )
     args = parser.parse_args()
     host = {
         "cpus": os.cpu_count(),
@@ -168,17 +184,23 @@ def main() -> None:
         "python": sys.version.split()[0],
         "load_before": os.getloadavg(),
     }
-    rows = []
+    path = RESULTS / "scale.json"
+    kept = json.loads(path.read_text())["runs"] if path.exists() else []
+    rows: dict[tuple[int, int], dict[str, Any]] = {
+        (r["devices"], r.get("supernodes", r["devices"])): r for r in kept
+    }
     for devices in args.devices:
         with tempfile.TemporaryDirectory(prefix=f"ecofed-scale-{devices}-") as work:
-            row = run(devices, Path(work))
-        rows.append(row)
+            row = run(devices, Path(work), args.pool)
+        row["host"] = host
+        rows[(row["devices"], row["supernodes"])] = row
         print(json.dumps(row), flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    doc = {"host": host, "run_config": RUN_CONFIG, "sampled_per_round": SAMPLED, "runs": rows}
-    (RESULTS / "scale.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (RESULTS / "scale.md").write_text(table(rows) + "\n")
-    print(table(rows))
+    ordered = [rows[k] for k in sorted(rows, key=lambda k: (k[1] != k[0], k[0]))]
+    doc = {"run_config": RUN_CONFIG, "sampled_per_round": SAMPLED, "runs": ordered}
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    (RESULTS / "scale.md").write_text(table(ordered) + "\n")
+    print(table(ordered))
 
 
 if __name__ == "__main__":

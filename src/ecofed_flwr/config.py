@@ -45,6 +45,7 @@ class EcoFedConfig:
     samples_per_client: int = defaults.SAMPLES_PER_CLIENT
     partition_draw: str = defaults.PARTITION_DRAW
     partition_assignment: str = defaults.PARTITION_ASSIGNMENT
+    num_partitions: int = 0
     test_samples: int = 0
     num_server_rounds: int = defaults.NUM_SERVER_ROUNDS
     fraction_train: float = defaults.FRACTION_TRAIN
@@ -80,6 +81,7 @@ class EcoFedConfig:
             ("local_epochs", 1),
             ("front_batch_size", 1),
             ("samples_per_client", 0),
+            ("num_partitions", 0),
             ("test_samples", 0),
         ):
             if getattr(self, name) < minimum:
@@ -107,6 +109,11 @@ class EcoFedConfig:
             raise ConfigError(
                 f"partition-assignment must be one of {PARTITION_ASSIGNMENTS}, got "
                 f"{self.partition_assignment!r}"
+            )
+        if self.num_partitions and self.partition_assignment != "server":
+            raise ConfigError(
+                "num-partitions needs partition-assignment = 'server' (with node-held "
+                "partitions each node's config says how many there are)"
             )
         if self.replay not in REPLAY_SELECTIONS:
             raise ConfigError(f"replay must be one of {REPLAY_SELECTIONS}, got {self.replay!r}")

@@ -104,6 +104,7 @@ def run_federation(
         upload_config={"front-batch-size": cfg.front_batch_size},
         front_description=describe_split(split),
         partition_assignment=cfg.partition_assignment,
+        num_partitions=cfg.num_partitions,
         **cfg.server_settings(),
     )
     lifecycle = RunLifecycle(
