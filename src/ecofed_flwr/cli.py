@@ -5,7 +5,8 @@ Subcommands::
     ecofed profile MODEL [--input-size N] [--weights SOURCE] [--num-classes N] [--json]
     ecofed models
     ecofed codecs
-    ecofed run [--app-dir DIR] [--num-supernodes N] [--output-root DIR] [--run-config K=V ...]
+    ecofed run [--app-dir DIR] [--num-supernodes N] [--ray-address ADDR] [--output-root DIR]
+               [--run-config K=V ...]
                [--resume RUN_DIR]
     ecofed evaluate RUN_DIR_OR_MODEL [--dataset NAME] [--data-dir DIR] [--test-samples N]
 
@@ -243,6 +244,17 @@ def _add_run_parser(subparsers: _Subparsers) -> None:
         help="whole CPUs reserved per ClientApp (default: 1)",
     )
     parser.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDR",
+        help=(
+            "the Ray that runs the simulated devices: 'local' (a new Ray on this machine, "
+            "never a cluster left running here), 'auto' (the cluster started on this machine "
+            "with `ray start`) or a cluster's HOST:PORT (default: local; with --resume: the "
+            "run's; see docs/scaling.md)"
+        ),
+    )
+    parser.add_argument(
         "--output-root",
         type=Path,
         default=None,
@@ -287,6 +299,7 @@ def _run_run(args: argparse.Namespace) -> int:
             client_cpus=args.client_cpus,
             stream=not args.quiet,
             resume=args.resume,
+            ray_address=args.ray_address,
         )
     except LaunchError as err:
         # Not a usage error: the messages carry log tails, so keep their line breaks.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -21,6 +22,9 @@ from ecofed_flwr.trainer import TrainerConfig
 class ConfigError(ValueError):
     """A setting is missing, unknown or out of range; the message names it."""
 
+
+#: Environment variables that keep Hugging Face (hub weights, data sets) offline.
+OFFLINE_ENV = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 
 #: Who names a device's partition (see ``defaults.PARTITION_ASSIGNMENT``).
 PARTITION_ASSIGNMENTS = ("node", "server")
@@ -70,6 +74,7 @@ class EcoFedConfig:
     buffer_memory_mb: float = defaults.BUFFER_MEMORY_MB
     output_dir: str = ""
     resume: bool = defaults.RESUME
+    offline: bool = defaults.OFFLINE
 
     def __post_init__(self) -> None:
         for name, minimum in (
@@ -138,6 +143,16 @@ class EcoFedConfig:
             self.trainer_config()
         except ValueError as err:
             raise ConfigError(str(err)) from err
+
+    def apply_offline(self) -> None:
+        """With ``offline`` (the default), forbid Hugging Face downloads in this process.
+
+        The ServerApp and every ClientApp call it first, so that devices on other Ray nodes,
+        which do not get the environment of ``ecofed run``, stay offline too.
+        """
+        if self.offline:
+            for key in OFFLINE_ENV:
+                os.environ[key] = "1"
 
     def trainer_config(self) -> TrainerConfig:
         """The server trainer's settings."""

@@ -17,6 +17,8 @@ CUT = "stage3"
 WEIGHTS = "imagenet"
 INPUT_SIZE = 32
 DATASET = "fashion_mnist"
+#: Environment variable naming the folder of the Fashion-MNIST idx files (scripts/ensure-data.sh).
+FASHION_MNIST_DIR_ENV = "ECOFED_FASHION_MNIST_DIR"
 PARTITIONING = "iid"
 SAMPLES_PER_CLIENT = 2000
 #: How devices' partitions are made: "disjoint", "with-replacement" or "auto" (disjoint while
@@ -39,6 +41,8 @@ ROUND_TIMEOUT = 900.0
 MAX_SAMPLES_PER_CLIENT = 1_000_000
 SEED = 0
 RESUME = False
+#: No network at run time: Hugging Face downloads are refused (run config ``offline``).
+OFFLINE = True
 
 # ---------------------------------------------------------------- server memory
 #: MB (10^6 bytes) of buffered uploads kept in memory; beyond it they are memory-mapped.

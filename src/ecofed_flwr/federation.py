@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
+import sys
 import time
 from collections.abc import Callable
 from logging import INFO
@@ -65,6 +67,7 @@ def run_federation(
     CheckpointError
         With ``resume``, if the checkpoint is missing, damaged, or from other settings.
     """
+    cfg.apply_offline()
     started = time.perf_counter()
     split = build_split(cfg)
     num_classes = num_classes_of(cfg)
@@ -132,6 +135,9 @@ def run_federation(
         failure = str(err)
     num_partitions = strategy.num_partitions or len(list(grid.get_node_ids()))
     samples = train_size(cfg)
+    lifecycle.extra["ray"] = ray_in_use()
+    if lifecycle.extra["ray"]:
+        log(INFO, "EcoFed: devices ran on %s", describe_ray(lifecycle.extra["ray"]))
     lifecycle.extra["data_partitions"] = {
         "draw": partition_draw(cfg, num_partitions, samples),
         "num_partitions": num_partitions,
@@ -141,6 +147,34 @@ def run_federation(
     return lifecycle.finish(failure)
 
 
+def ray_in_use() -> dict[str, Any] | None:
+    """The Ray this process drives (Flower's simulation), or None outside one.
+
+    ``address`` is ``RAY_ADDRESS`` as the run got it (``local``, ``auto``, ``HOST:PORT``);
+    ``nodes`` the Ray nodes alive at the end of the run, with their CPUs and GPUs.
+    """
+    ray = sys.modules.get("ray")  # imported by Flower's simulation engine, never by us
+    if ray is None or not ray.is_initialized():
+        return None
+    alive = [n for n in ray.nodes() if n.get("Alive")]
+    resources = ray.cluster_resources()
+    return {
+        "address": os.environ.get("RAY_ADDRESS", ""),
+        "nodes": len(alive),
+        "node_addresses": sorted(str(n.get("NodeManagerAddress", "")) for n in alive),
+        "cpus": float(resources.get("CPU", 0.0)),
+        "gpus": float(resources.get("GPU", 0.0)),
+    }
+
+
+def describe_ray(info: dict[str, Any]) -> str:
+    """One line: which Ray, how many nodes, CPUs and GPUs."""
+    return (
+        f"Ray {info['address'] or '(started by Flower)'}: {info['nodes']} node(s) "
+        f"({', '.join(info['node_addresses'])}), {info['cpus']:g} CPUs, {info['gpus']:g} GPUs"
+    )
+
+
 def make_client_app(cfg: EcoFedConfig | None = None) -> ClientApp:
     """A ClientApp serving EcoFed uploads with ``cfg``, or with the run config when None.
 
@@ -148,7 +182,9 @@ def make_client_app(cfg: EcoFedConfig | None = None) -> ClientApp:
     """
 
     def config(context: Context) -> EcoFedConfig:
-        return cfg or EcoFedConfig.from_mapping(context.run_config)
+        settings = cfg or EcoFedConfig.from_mapping(context.run_config)
+        settings.apply_offline()  # on every node: Ray workers elsewhere have their own env
+        return settings
 
     def front(context: Context) -> SplitModel:
         return build_split(config(context))

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ecofed_flwr import defaults
+
 from .datasets import ArrayDataset
 from .errors import DataError
 
@@ -28,7 +30,7 @@ __all__ = [
 ]
 
 DEFAULT_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
-FASHION_MNIST_DIR_ENV = "ECOFED_FASHION_MNIST_DIR"
+FASHION_MNIST_DIR_ENV = defaults.FASHION_MNIST_DIR_ENV
 FASHION_MNIST_CLASSES = (
     "T-shirt/top",
     "Trouser",

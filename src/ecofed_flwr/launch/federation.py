@@ -4,6 +4,7 @@ stopped whatever happens."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from ecofed_flwr import defaults
 from ecofed_flwr.launch.errors import LaunchError, LaunchUsageError, RunFailedError
@@ -88,6 +90,7 @@ def run_local_federation(
     client_cpus: float = 1.0,
     stream: bool = True,
     resume: Path | None = None,
+    ray_address: str | None = None,
 ) -> Path:
     """Run the Flower app in ``app_dir`` on a private simulation SuperLink; check the outcome.
 
@@ -123,6 +126,13 @@ def run_local_federation(
         settings (read from the checkpoint) and its number of SuperNodes (from the folder's
         ``launch.json``). ``run_config`` may then only change the settings of
         :data:`ecofed_flwr.config.RESUME_MAY_CHANGE`.
+    ray_address : str, optional
+        The Ray that runs the devices (``RAY_ADDRESS`` of the simulation): ``"local"`` (the
+        default: a new Ray on this machine, never a cluster left running here), ``"auto"``
+        (the cluster started on this machine) or a cluster head's ``HOST:PORT``; a resume
+        keeps the run's. What the devices need from this machine's environment (the
+        Fashion-MNIST folder, the offline setting) travels in the run config, so that
+        devices on other Ray nodes get it too.
 
     Returns
     -------
@@ -145,21 +155,30 @@ def run_local_federation(
         # integer").
         raise LaunchUsageError(f"client_cpus must be a whole number >= 1, got {client_cpus}")
     app_dir = app_dir.expanduser().resolve()
+    if ray_address is not None and not ray_address.strip():
+        raise LaunchUsageError("--ray-address: expected local, auto or HOST:PORT, got ''")
     if resume is None:
-        resolve_run_config(app_dir, run_config)
+        resolved = resolve_run_config(app_dir, run_config)
         nodes = defaults.NUM_SUPERNODES if num_supernodes is None else num_supernodes
-        overrides = list(run_config)
+        overrides = [*device_settings(resolved, os.environ), *run_config]
         root = (output_root or app_dir / "outputs").expanduser().resolve()
+        ray_address = ray_address or "local"
     else:
         resume = resume.expanduser().resolve()
         nodes, overrides = resume_settings(app_dir, resume, run_config, num_supernodes)
         root = (output_root or resume.parent).expanduser().resolve()
+        ray_address = ray_address or _launched_with(resume, "ray_address") or "local"
     toml_string(str(root))  # a path flwr cannot take is a usage error, found before starting
     keep_out_of_package(app_dir, root)
     started = time.perf_counter()
     if resume is None:
         run_dir = _new_run_dir(root)
-        launch = {"app_dir": str(app_dir), "num_supernodes": nodes, "client_cpus": client_cpus}
+        launch = {
+            "app_dir": str(app_dir),
+            "num_supernodes": nodes,
+            "client_cpus": client_cpus,
+            "ray_address": ray_address,
+        }
         (run_dir / LAUNCH_FILE).write_text(json.dumps(launch, indent=2) + "\n", encoding="utf-8")
         flower_dir, flwr_log, resume_flag = run_dir / "flower", run_dir / "flwr-run.log", []
     else:
@@ -172,6 +191,9 @@ def run_local_federation(
     # A FLWR_HOME per run: concurrent launches never read each other's config.toml.
     flwr_home = flower_dir / "flwr-home"
     env = flower_env(flwr_home)
+    # Flower's simulation calls ray.init(), which reads RAY_ADDRESS; "local" keeps a cluster
+    # left running on this machine (`ray start`) from silently taking the run.
+    env["RAY_ADDRESS"] = ray_address
     superlink: subprocess.Popen[bytes] | None = None
     with _terminate_as_exit():
         try:
@@ -220,6 +242,27 @@ def run_local_federation(
     print(f"run folder: {run_dir}")
     print(latest / RESULTS_FILE, flush=True)
     return latest / RESULTS_FILE
+
+
+def device_settings(resolved: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
+    """Run-config values for what the devices would otherwise take from this machine's
+    environment (Ray workers on other nodes get their own): the Fashion-MNIST folder of
+    ``ECOFED_FASHION_MNIST_DIR`` when the run reads Fashion-MNIST and names no ``data-dir``,
+    and ``offline = false`` when ``HF_HUB_OFFLINE=0`` here (online on purpose)."""
+    out = []
+    folder = environ.get(defaults.FASHION_MNIST_DIR_ENV)
+    if folder and resolved.get("dataset") == "fashion_mnist" and not resolved.get("data-dir"):
+        out.append(f"data-dir={toml_string(str(Path(folder).expanduser().resolve()))}")
+    if environ.get("HF_HUB_OFFLINE") == "0" and resolved.get("offline", True):
+        out.append("offline=false")
+    return out
+
+
+def _launched_with(run_dir: Path, key: str) -> Any:
+    try:
+        return json.loads((run_dir / LAUNCH_FILE).read_text(encoding="utf-8")).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 @contextmanager

@@ -65,11 +65,19 @@ def summary_lines(doc: Mapping[str, Any], wall_seconds: float) -> list[str]:
     acc_text = f"{accuracy:.4f}" if isinstance(accuracy, int | float) else "n/a"
     server_s = doc.get("wall_seconds")
     server_text = f" (ServerApp {server_s:.1f} s)" if isinstance(server_s, int | float) else ""
+    ray = doc.get("ray")
+    ray_lines = []
+    if isinstance(ray, Mapping):
+        ray_lines.append(
+            f"devices ran on Ray {ray.get('address') or '(local)'}: {ray.get('nodes')} node(s), "
+            f"{ray.get('cpus', 0):g} CPUs, {ray.get('gpus', 0):g} GPUs"
+        )
     return [
         f"EcoFed run completed: {len(doc.get('rounds', []))} round(s), final accuracy {acc_text}",
         f"bytes up {int(doc.get('total_bytes_up', 0)):,} "
         f"(activations {int(doc.get('total_bytes_up_activations', 0)):,}), "
         f"bytes down {int(doc.get('total_bytes_down', 0)):,}",
+        *ray_lines,
         f"wall {wall_seconds:.1f} s{server_text}",
     ]
 
