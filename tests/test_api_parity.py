@@ -98,6 +98,17 @@ class _Grid:
     def get_node_ids(self) -> Iterable[int]:
         return list(self.answers)
 
+    def push_messages(self, messages: Iterable[Message]) -> list[str]:
+        sent = list(messages)
+        for i, message in enumerate(sent):
+            message.metadata.__dict__["_message_id"] = f"m{len(self.asked) + i}"
+        self._replies = self.send_and_receive(sent, timeout=0)
+        return [m.metadata.message_id for m in sent]
+
+    def pull_messages(self, message_ids: Iterable[str]) -> list[Message]:
+        replies, self._replies = self._replies, []
+        return replies
+
     def send_and_receive(self, messages: Iterable[Message], *, timeout: float) -> list[Message]:
         replies = []
         for message in messages:
@@ -149,6 +160,7 @@ def _answers(split: Any) -> dict[int, dict[str, Any] | None]:
 def test_the_same_handshake_answers_get_the_same_decisions_on_both_apis(split: Any) -> None:
     answers = _answers(split)
     modern = EcoFedStrategy.from_split(split, min_available_nodes=1)
+    modern.timeout = 0.2  # node 106 never answers: wait that long for it
     modern._discover(_Grid(answers), 1)  # noqa: SLF001
     legacy = EcoFedLegacyStrategy.from_split(split, min_available_nodes=1)
     legacy._discover(_ClientManager(answers), 1)  # noqa: SLF001
@@ -170,6 +182,7 @@ def test_a_node_that_disconnected_is_not_sampled(split: Any) -> None:
     answers = _answers(split)
     grid = _Grid(answers)
     strategy = EcoFedStrategy.from_split(split, min_available_nodes=1, min_train_nodes=1)
+    strategy.timeout = 0.2  # node 106 never answers the handshake: wait that long for it
     first = list(strategy.configure_train(1, None, ConfigRecord(), grid))  # type: ignore[arg-type]
     assert 107 in {m.metadata.dst_node_id for m in first}
     strategy.aggregate_train(1, [])  # nobody answered: every sampled client is asked again

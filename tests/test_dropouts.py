@@ -94,20 +94,27 @@ def _client_app(cfg: EcoFedConfig, dropouts: bool) -> ClientApp:
 
 
 class _TimedGrid(DelegatingGrid):
-    """The ServerApp's Grid, timing every upload exchange (``send_and_receive``)."""
+    """The ServerApp's Grid, timing every upload exchange (from its push to its last pull)."""
 
     def __init__(self, grid: Grid) -> None:
         super().__init__(grid)
         self.upload_waits: list[float] = []
+        self._pushed = 0.0
 
-    def send_and_receive(
-        self, messages: Iterable[Message], *, timeout: float | None = None
-    ) -> Iterable[Message]:
+    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
         sent = list(messages)
-        started = time.monotonic()
-        replies = list(self.grid.send_and_receive(sent, timeout=timeout))
+        ids = list(self.grid.push_messages(sent))
         if sent and sent[0].metadata.message_type == UPLOAD_MESSAGE_TYPE:
-            self.upload_waits.append(time.monotonic() - started)
+            self._pushed = time.monotonic()
+            self.upload_waits.append(0.0)
+        else:
+            self._pushed = 0.0
+        return ids
+
+    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
+        replies = list(self.grid.pull_messages(message_ids))
+        if self._pushed:
+            self.upload_waits[-1] = time.monotonic() - self._pushed
         return replies
 
 

@@ -100,9 +100,12 @@ class _CountingGrid:
     def get_node_ids(self) -> Iterable[int]:
         return list(self.nodes)
 
-    def send_and_receive(self, messages: Iterable[Message], *, timeout: float) -> list[Message]:
+    def push_messages(self, messages: Iterable[Message]) -> list[str]:
         self.sent.extend(messages)
-        return []
+        return [str(i) for i, _ in enumerate(self.sent)]
+
+    def pull_messages(self, message_ids: Iterable[str]) -> list[Message]:
+        return []  # nobody answers
 
 
 def test_server_assignment_asks_only_the_sampled_nodes() -> None:

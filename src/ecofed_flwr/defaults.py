@@ -38,6 +38,8 @@ FRACTION_TRAIN = 1.0
 MIN_TRAIN_NODES = 2
 MIN_AVAILABLE_NODES = 2
 ROUND_TIMEOUT = 900.0
+#: Seconds between two pulls of the replies a round waits for (Flower's own Grid waits 3 s).
+REPLY_POLL_SECONDS = 0.05
 MAX_SAMPLES_PER_CLIENT = 1_000_000
 SEED = 0
 RESUME = False

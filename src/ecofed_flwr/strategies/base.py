@@ -44,6 +44,33 @@ RoundCallback = Callable[[RoundReport], None]
 AdapterT = TypeVar("AdapterT", bound="EcoFedAdapter")
 
 
+def exchange(
+    grid: Any,
+    messages: list[Any],
+    timeout: float,
+    poll_seconds: float = defaults.REPLY_POLL_SECONDS,
+) -> list[Any]:
+    """Send ``messages`` on a Message-API Grid and collect their replies, pulling every
+    ``poll_seconds`` until all replied or ``timeout`` seconds passed.
+
+    Flower's deployment Grid (``send_and_receive``) pulls every 3 s, which a real device's
+    exchange then waits for; this pulls as soon as a reply can be there.
+    """
+    if not messages:
+        return []
+    waiting = set(grid.push_messages(messages))
+    deadline = time.monotonic() + timeout
+    replies: list[Any] = []
+    while waiting:
+        got = list(grid.pull_messages(waiting))
+        replies.extend(got)
+        waiting -= {m.metadata.reply_to_message_id for m in got}
+        if not waiting or time.monotonic() >= deadline:
+            break
+        time.sleep(poll_seconds)
+    return replies
+
+
 class EcoFedAdapter:
     """The Flower-facing half both EcoFed strategies share (see the module docstring).
 

@@ -22,7 +22,7 @@ from ecofed_flwr.nodes import wait_for_nodes
 from ecofed_flwr.protocol import CONFIG_KEY, UPLOAD_MESSAGE_TYPE, UploadRefused, decode_upload
 from ecofed_flwr.round_log import refusal_summary
 from ecofed_flwr.server import NoUploadError, RoundPlan
-from ecofed_flwr.strategies.base import EcoFedAdapter, RoundCallback
+from ecofed_flwr.strategies.base import EcoFedAdapter, RoundCallback, exchange
 from ecofed_flwr.strategies.settings import FLOWER_RENAMED, FLOWER_UNUSED, split_settings
 
 __all__ = [
@@ -243,7 +243,7 @@ class EcoFedStrategy(EcoFedAdapter, Strategy):
         ]
         started = time.perf_counter()
         replies = {
-            r.metadata.src_node_id: r for r in grid.send_and_receive(messages, timeout=self.timeout)
+            r.metadata.src_node_id: r for r in exchange(grid, messages, timeout=self.timeout)
         }
         seconds = time.perf_counter() - started
         for message in messages:
@@ -310,7 +310,7 @@ class EcoFedStrategy(EcoFedAdapter, Strategy):
             # Devices never receive weights, so no copy of the back is made for the request.
             messages = list(self.configure_train(current_round, ArrayRecord(), train_config, grid))
             exchange_started = time.perf_counter()
-            replies = grid.send_and_receive(messages, timeout=timeout) if messages else []
+            replies = exchange(grid, messages, timeout=timeout)
             server.current.exchange_seconds += time.perf_counter() - exchange_started
             _, train_metrics = self.aggregate_train(current_round, replies)
             if train_metrics is not None:
