@@ -58,16 +58,21 @@ def exchange(
     """
     if not messages:
         return []
-    waiting = set(grid.push_messages(messages))
+    order = {message_id: i for i, message_id in enumerate(grid.push_messages(messages))}
+    waiting = list(order)
     deadline = time.monotonic() + timeout
     replies: list[Any] = []
     while waiting:
         got = list(grid.pull_messages(waiting))
         replies.extend(got)
-        waiting -= {m.metadata.reply_to_message_id for m in got}
+        answered = {m.metadata.reply_to_message_id for m in got}
+        waiting = [i for i in waiting if i not in answered]
         if not waiting or time.monotonic() >= deadline:
             break
         time.sleep(poll_seconds)
+    # In the order the requests were sent, not the order the replies came: a run's ledger
+    # (booked reply by reply) then repeats exactly.
+    replies.sort(key=lambda m: order.get(m.metadata.reply_to_message_id, len(order)))
     return replies
 
 
