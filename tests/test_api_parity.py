@@ -17,8 +17,8 @@ import pytest
 import torch
 from flwr.app import ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.common import Code, GetPropertiesRes, Status, ndarrays_to_parameters
-from flwr.supercore.task_identity import TaskIdentity
 
+from ecofed_flwr.baselines.wire import task_identity
 from ecofed_flwr.clients import upload_reply
 from ecofed_flwr.data import LocalData
 from ecofed_flwr.handshake import FINGERPRINT_KEY, INFO_KEY, PARTITION_KEY, describe_split
@@ -37,10 +37,8 @@ from ecofed_flwr.strategies import EcoFedLegacyStrategy, EcoFedStrategy
 
 @pytest.fixture(autouse=True)
 def _task_identity() -> Iterator[None]:
-    saved = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)  # noqa: SLF001
-    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 0, 1
-    yield
-    TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved  # noqa: SLF001
+    with task_identity():  # messages record their sender; outside a Flower run none is set
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import pytest
 from flwr.app import ConfigRecord, Context, Message, RecordDict
-from flwr.supercore.task_identity import TaskIdentity
 
 from ecofed_flwr.app.server_app import make_server_app
 from ecofed_flwr.app.task import client_data
 from ecofed_flwr.baselines.loopback import run_loopback
+from ecofed_flwr.baselines.wire import task_identity
 from ecofed_flwr.clients.ecofed import assigned_context
 from ecofed_flwr.config import ConfigError, EcoFedConfig
 from ecofed_flwr.data import DataError, draw_partition
@@ -34,10 +34,8 @@ from ecofed_flwr.strategies import EcoFedStrategy
 
 @pytest.fixture(autouse=True)
 def _task_identity() -> Iterator[None]:
-    saved = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)  # noqa: SLF001
-    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 0, 1
-    yield
-    TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved  # noqa: SLF001
+    with task_identity():  # messages record their sender; outside a Flower run none is set
+        yield
 
 
 # ------------------------------------------------------------------ partitions drawn on their own
