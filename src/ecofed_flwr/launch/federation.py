@@ -161,6 +161,13 @@ def run_local_federation(
         resolved = resolve_run_config(app_dir, run_config)
         nodes = defaults.NUM_SUPERNODES if num_supernodes is None else num_supernodes
         overrides = [*device_settings(resolved, os.environ), *run_config]
+        if nodes >= LARGE_FEDERATION and resolved.get("partition-assignment") != "server":
+            print(
+                f"note: {nodes:,} SuperNodes with partition-assignment='node': before round 1 "
+                "the server asks every node for its partition (one ClientApp call each); "
+                "partition-assignment='server' asks only the sampled ones (docs/scaling.md)",
+                flush=True,
+            )
         root = (output_root or app_dir / "outputs").expanduser().resolve()
         ray_address = ray_address or "local"
     else:
@@ -242,6 +249,10 @@ def run_local_federation(
     print(f"run folder: {run_dir}")
     print(latest / RESULTS_FILE, flush=True)
     return latest / RESULTS_FILE
+
+
+#: SuperNodes from which ``ecofed run`` suggests server-assigned partitions.
+LARGE_FEDERATION = 10_000
 
 
 def device_settings(resolved: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
