@@ -14,6 +14,7 @@ from ecofed_flwr import defaults
 from ecofed_flwr.buffer import REPLAY_SELECTIONS, make_refresh_policy
 from ecofed_flwr.codec import make_codec
 from ecofed_flwr.data import PARTITION_DRAWS, parse_partitioning
+from ecofed_flwr.nodes import PARTITION_ASSIGNMENTS
 from ecofed_flwr.schedule import make_lr_schedule
 from ecofed_flwr.server import KEEP_CHOICES
 from ecofed_flwr.trainer import TrainerConfig
@@ -25,9 +26,6 @@ class ConfigError(ValueError):
 
 #: Environment variables that keep Hugging Face (hub weights, data sets) offline.
 OFFLINE_ENV = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
-
-#: Who names a device's partition (see ``defaults.PARTITION_ASSIGNMENT``).
-PARTITION_ASSIGNMENTS = ("node", "server")
 
 
 @dataclass(frozen=True)

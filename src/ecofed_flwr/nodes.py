@@ -28,12 +28,17 @@ from typing import Any
 from ecofed_flwr.handshake import FINGERPRINT_KEY, PARTITION_KEY, front_differences
 
 __all__ = [
+    "PARTITION_ASSIGNMENTS",
     "Admission",
     "HandshakeError",
     "NodeRegistry",
     "is_partition_id",
     "wait_for_nodes",
 ]
+
+#: Who names a device's partition: its node config (``node``) or the server (``server``,
+#: :meth:`NodeRegistry.assign`); see ``defaults.PARTITION_ASSIGNMENT``.
+PARTITION_ASSIGNMENTS = ("node", "server")
 
 _log = logging.getLogger("flwr")  # Flower's logger: the lines join the run's log
 

@@ -32,6 +32,7 @@ from ecofed_flwr.launch.outcome import check_outcome, keep_out_of_package, summa
 from ecofed_flwr.launch.processes import stop_process
 from ecofed_flwr.launch.run_config import (
     LAUNCH_FILE,
+    launched_with,
     resolve_run_config,
     resume_settings,
     toml_string,
@@ -174,7 +175,7 @@ def run_local_federation(
         resume = resume.expanduser().resolve()
         nodes, overrides = resume_settings(app_dir, resume, run_config, num_supernodes)
         root = (output_root or resume.parent).expanduser().resolve()
-        ray_address = ray_address or _launched_with(resume, "ray_address") or "local"
+        ray_address = ray_address or launched_with(resume, "ray_address") or "local"
     toml_string(str(root))  # a path flwr cannot take is a usage error, found before starting
     keep_out_of_package(app_dir, root)
     started = time.perf_counter()
@@ -267,13 +268,6 @@ def device_settings(resolved: Mapping[str, Any], environ: Mapping[str, str]) -> 
     if environ.get("HF_HUB_OFFLINE") == "0" and resolved.get("offline", True):
         out.append("offline=false")
     return out
-
-
-def _launched_with(run_dir: Path, key: str) -> Any:
-    try:
-        return json.loads((run_dir / LAUNCH_FILE).read_text(encoding="utf-8")).get(key)
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 @contextmanager

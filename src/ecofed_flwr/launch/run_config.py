@@ -11,7 +11,14 @@ from typing import Any
 
 from ecofed_flwr.launch.errors import LaunchUsageError
 
-__all__ = ["LAUNCH_FILE", "resolve_run_config", "resume_settings", "toml_string", "toml_value"]
+__all__ = [
+    "LAUNCH_FILE",
+    "launched_with",
+    "resolve_run_config",
+    "resume_settings",
+    "toml_string",
+    "toml_value",
+]
 
 #: File of a run folder that records how the launcher ran it (read by ``--resume``).
 LAUNCH_FILE = "launch.json"
@@ -114,6 +121,16 @@ def toml_value(value: Any) -> str:
     raise LaunchUsageError(f"cannot pass {value!r} as a run-config value")
 
 
+def launched_with(run_dir: Path, key: str) -> Any:
+    """``key`` of the run folder's :data:`LAUNCH_FILE` (how ``ecofed run`` started the run),
+    or None when the run was not started by this launcher (e.g. plain ``flwr run``)."""
+    try:
+        launch = json.loads((run_dir / LAUNCH_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return launch.get(key) if isinstance(launch, dict) else None
+
+
 def resume_settings(
     app_dir: Path, run_dir: Path, run_config: Sequence[str], num_supernodes: int | None
 ) -> tuple[int, list[str]]:
@@ -134,11 +151,7 @@ def resume_settings(
     saved = extra.get("config")
     if not isinstance(saved, dict):
         raise LaunchUsageError(f"--resume {run_dir}: the checkpoint holds no run settings")
-    try:
-        launch = json.loads((run_dir / LAUNCH_FILE).read_text(encoding="utf-8"))
-        nodes = launch["num_supernodes"]
-    except (OSError, ValueError, TypeError, KeyError):
-        nodes = None  # a run not started by this launcher (e.g. plain `flwr run`)
+    nodes = launched_with(run_dir, "num_supernodes")  # None: not started by this launcher
     if not isinstance(nodes, int) or isinstance(nodes, bool) or nodes < 1:
         if num_supernodes is None:
             raise LaunchUsageError(

@@ -18,7 +18,7 @@ from torch import nn
 from ecofed_flwr import defaults
 from ecofed_flwr.codec import EncodedBatch
 from ecofed_flwr.handshake import INFO_KEY, INFO_MESSAGE_TYPE, NUM_PARTITIONS_KEY, PARTITION_KEY
-from ecofed_flwr.nodes import wait_for_nodes
+from ecofed_flwr.nodes import PARTITION_ASSIGNMENTS, wait_for_nodes
 from ecofed_flwr.protocol import CONFIG_KEY, UPLOAD_MESSAGE_TYPE, UploadRefused, decode_upload
 from ecofed_flwr.round_log import refusal_summary
 from ecofed_flwr.server import NoUploadError, RoundPlan
@@ -82,9 +82,10 @@ class EcoFedStrategy(EcoFedAdapter, Strategy):
         num_partitions: int = 0,
         **kwargs: Any,
     ) -> None:
-        if partition_assignment not in ("node", "server"):
+        if partition_assignment not in PARTITION_ASSIGNMENTS:
             raise ValueError(
-                f"partition_assignment must be 'node' or 'server', got {partition_assignment!r}"
+                f"partition_assignment must be one of {PARTITION_ASSIGNMENTS}, got "
+                f"{partition_assignment!r}"
             )
         if num_partitions < 0:
             raise ValueError(f"num_partitions must be >= 0, got {num_partitions}")
