@@ -80,7 +80,13 @@ def clientapp_startup(config: dict[str, Any], repeats: int = 3) -> dict[str, flo
     return {n: round(statistics.median(r[i] for r in runs), 3) for i, n in enumerate(names)}
 
 
-def deployment(rounds: int, work: Path, app_dir: Path = ROOT) -> dict[str, Any]:
+def deployment(
+    rounds: int,
+    work: Path,
+    app_dir: Path = ROOT,
+    poll_seconds: float | None = None,
+    warm: bool = False,
+) -> dict[str, Any]:
     """One deployment run; its per-round exchange and device seconds."""
     home = work / "flwr-home"
     env = flower_env(home)
@@ -101,6 +107,8 @@ def deployment(rounds: int, work: Path, app_dir: Path = ROOT) -> dict[str, Any]:
                     f"partition-id={partition} num-partitions=2",
                     flower_env(work / f"node-{partition}-home"),
                     work / f"supernode-{partition}.log",
+                    poll_seconds=poll_seconds,
+                    warm=warm,
                 )
             )
         command = [
@@ -137,6 +145,15 @@ def main() -> None:
     parser.add_argument(
         "--app-dir", type=Path, default=ROOT, help="the app to run (e.g. an older checkout)"
     )
+    parser.add_argument(
+        "--poll-seconds",
+        type=float,
+        help="run the SuperNodes through `ecofed supernode --poll-seconds S` (default: "
+        "plain flower-supernode)",
+    )
+    parser.add_argument(
+        "--warm", action="store_true", help="and with a device worker (`ecofed supernode --warm`)"
+    )
     args = parser.parse_args()
     config = {
         "model": "tiny_cnn",
@@ -146,9 +163,17 @@ def main() -> None:
         "dataset": "synthetic",
     }
     with tempfile.TemporaryDirectory(prefix="ecofed-exchange-") as work:
-        run = deployment(args.rounds, Path(work), args.app_dir.resolve())
+        run = deployment(
+            args.rounds, Path(work), args.app_dir.resolve(), args.poll_seconds, args.warm
+        )
     exchanges = run["exchange_seconds"][1:]  # round 1 includes the handshake
     row = {
+        "supernode": (
+            "flower-supernode"
+            if args.poll_seconds is None and not args.warm
+            else f"ecofed supernode --poll-seconds {args.poll_seconds or 3.0}"
+            + (" --warm" if args.warm else "")
+        ),
         **run,
         "median_exchange_seconds_after_round_1": round(statistics.median(exchanges), 2),
         "clientapp_startup_seconds": clientapp_startup(config),

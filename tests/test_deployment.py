@@ -87,8 +87,10 @@ def _start_nodes(
     *,
     ca_certfile: Path | None = None,
     keys: tuple[Path | None, Path | None] = (None, None),
+    warm: bool = False,
 ) -> list[subprocess.Popen[Any]]:
-    """Start partitions 0 and 1, each with its own runtime port and Flower home, as devices."""
+    """Start partitions 0 and 1, each with its own runtime port and Flower home, as devices
+    (``warm``: through ``ecofed supernode --warm`` with 0.1 s polls)."""
     nodes = []
     used = [superlink_port]
     for partition, key in enumerate(keys):
@@ -104,6 +106,8 @@ def _start_nodes(
             log,
             root_certificates=ca_certfile,
             auth_private_key=key,
+            poll_seconds=0.1 if warm else None,
+            warm=warm,
         )
         procs.append(node)
         nodes.append(node)
@@ -378,8 +382,16 @@ def test_tls_and_supernode_auth_admit_registered_nodes_only(tmp_path: Path) -> N
         assert refusal in log_tail(intruder_log), _tails(logs)
         assert "Failed to activate SuperNode" in log_tail(intruder_log), _tails(logs)
 
+        # These devices run through `ecofed supernode --warm`: their rounds must be the same
+        # as the plain flower-supernodes' of the other test (_check_same_as_other_deployments).
         nodes = _start_nodes(
-            tmp_path, port, logs, procs, ca_certfile=tls.ca_certfile, keys=(keys[0], keys[1])
+            tmp_path,
+            port,
+            logs,
+            procs,
+            ca_certfile=tls.ca_certfile,
+            keys=(keys[0], keys[1]),
+            warm=True,
         )
         results = _run_app(env, out_dir, nodes, logs, procs)
         # The two registered nodes are the ones online; the refused one left no node behind.

@@ -9,6 +9,8 @@ Subcommands::
                [--run-config K=V ...]
                [--resume RUN_DIR]
     ecofed evaluate RUN_DIR_OR_MODEL [--dataset NAME] [--data-dir DIR] [--test-samples N]
+    ecofed supernode [--poll-seconds S] [--warm] FLOWER_SUPERNODE_ARGS...
+    ecofed device-worker --socket PATH [--parent-pid PID]
 
 Each subcommand is one ``_add_<name>_parser`` function that registers its arguments and sets
 ``handler``, a function taking the parsed arguments and returning the exit code; a new
@@ -380,6 +382,38 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- supernode, device-worker
+
+#: Subcommands that hand all their arguments to another program's parser.
+_PASS_THROUGH = ("supernode", "device-worker")
+
+
+def _add_device_parsers(subparsers: _Subparsers) -> None:
+    # Listed for `ecofed --help`; main() hands their arguments on before parsing.
+    subparsers.add_parser(
+        "supernode",
+        help="flower-supernode with short polls and, with --warm, a warm device worker",
+        add_help=False,
+    )
+    subparsers.add_parser(
+        "device-worker",
+        help="keep a device's ClientApp warm (torch, split and data loaded) on a Unix socket",
+        add_help=False,
+    )
+
+
+def _run_pass_through(command: str, rest: list[str]) -> int:
+    if command == "supernode":
+        from ecofed_flwr.launch.supernode import main as supernode_main
+
+        supernode_main(rest)
+    else:
+        from ecofed_flwr.device_worker import main as worker_main
+
+        worker_main(rest)
+    return 0
+
+
 # --------------------------------------------------------------------------------------- main
 
 _SUBCOMMANDS: tuple[Callable[[_Subparsers], None], ...] = (
@@ -388,6 +422,7 @@ _SUBCOMMANDS: tuple[Callable[[_Subparsers], None], ...] = (
     _add_codecs_parser,
     _add_run_parser,
     _add_evaluate_parser,
+    _add_device_parsers,
 )
 
 
@@ -424,6 +459,15 @@ def main(argv: list[str] | None = None) -> int:
         unavailable weights, bad run-config override), reported as one ``error: ...`` line
         on stderr; 1 when ``ecofed run`` starts a federation that fails.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _PASS_THROUGH:
+        try:
+            return _run_pass_through(argv[0], argv[1:])
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        except _USER_ERRORS as err:
+            print(f"error: {_error_message(err)}", file=sys.stderr)
+            return EXIT_USAGE
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

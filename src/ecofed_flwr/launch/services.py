@@ -223,6 +223,8 @@ def start_supernode(
     auth_private_key: Path | None = None,
     wait: bool = True,
     ready_timeout: float = READY_TIMEOUT_S,
+    poll_seconds: float | None = None,
+    warm: bool = False,
 ) -> subprocess.Popen[bytes]:
     """Start ``flower-supernode`` connecting to ``superlink``; by default wait until it answers.
 
@@ -250,6 +252,12 @@ def start_supernode(
         after that; pass ``False`` to watch its exit instead.
     ready_timeout : float
         Seconds to wait when ``wait``.
+    poll_seconds : float, optional
+        Run it through ``ecofed supernode`` (:mod:`ecofed_flwr.launch.supernode`) with its
+        waits between polls capped at this many seconds (Flower's: 3 s idle, 1 s SuperExec).
+    warm : bool (default: False)
+        Through ``ecofed supernode --warm``: a device worker keeps torch, the split and the
+        data loaded and does every message's work (:mod:`ecofed_flwr.device_worker`).
 
     Returns
     -------
@@ -267,8 +275,14 @@ def start_supernode(
         security = ["--root-certificates", str(root_certificates)]
     if auth_private_key is not None:
         security += ["--auth-supernode-private-key", str(auth_private_key)]
+    supernode = [flower_executable("flower-supernode", env)]
+    if poll_seconds is not None or warm:
+        python = str(Path(supernode[0]).with_name("python"))
+        supernode = [python, "-m", "ecofed_flwr.launch.supernode"]
+        supernode += ["--poll-seconds", str(poll_seconds if poll_seconds is not None else 3.0)]
+        supernode += ["--warm"] if warm else []
     command = [
-        flower_executable("flower-supernode", env),
+        *supernode,
         *security,
         "--superlink",
         superlink,
