@@ -20,8 +20,10 @@ Usage (repository root, quiet machine)::
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -80,6 +82,51 @@ def clientapp_startup(config: dict[str, Any], repeats: int = 3) -> dict[str, flo
     return {n: round(statistics.median(r[i] for r in runs), 3) for i, n in enumerate(names)}
 
 
+#: Device-side milestones in a SuperNode's DEBUG log (Flower 1.42 wording), in order.
+MILESTONES = (
+    ("received", "Received successfully"),
+    ("clientapp_started", "Start `flwr-clientapp` process"),
+    ("app_loading", "Start `ClientApp` Loading"),
+    ("reply_pushed", "Runtime.PushMessages"),
+    ("sent", "Sent successfully"),
+)
+_STAMP = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})")
+
+
+def device_timeline(log: Path) -> list[dict[str, float]]:
+    """Seconds between the milestones of each upload a SuperNode handled (DEBUG log).
+
+    ``received -> clientapp_started``: the SuperExec's poll, the process start and Flower's
+    imports; ``clientapp_started -> app_loading``: pulling the task and installing the FAB
+    (Flower); ``app_loading -> reply_pushed``: importing the App's ClientApp and its work
+    (ours); ``reply_pushed -> sent``: the SuperNode sending the reply to the SuperLink.
+    """
+    text = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text(errors="replace"))
+    exchanges, current = [], {}
+    for line in text.splitlines():
+        stamp = _STAMP.search(line)
+        if stamp is None:
+            continue
+        for name, marker in MILESTONES:
+            if marker in line and name not in current:
+                if name != "received" and "received" not in current:
+                    break
+                when = datetime.datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S,%f")
+                current[name] = when.timestamp()
+                if name == "sent":
+                    if len(current) == len(MILESTONES):
+                        exchanges.append(current)
+                    current = {}
+                break
+    steps = []
+    for ex in exchanges:
+        names = [n for n, _ in MILESTONES]
+        steps.append(
+            {f"{a}->{b}": round(ex[b] - ex[a], 3) for a, b in zip(names, names[1:], strict=False)}
+        )
+    return steps
+
+
 def deployment(
     rounds: int,
     work: Path,
@@ -105,7 +152,7 @@ def deployment(
                     f"127.0.0.1:{port}",
                     node_port,
                     f"partition-id={partition} num-partitions=2",
-                    flower_env(work / f"node-{partition}-home"),
+                    {**flower_env(work / f"node-{partition}-home"), "FLWR_LOG_LEVEL": "DEBUG"},
                     work / f"supernode-{partition}.log",
                     poll_seconds=poll_seconds,
                     warm=warm,
@@ -130,7 +177,14 @@ def deployment(
     if doc["status"] != "completed":
         raise SystemExit(f"the run failed: {doc.get('failure')}")
     rounds_ = [r for r in doc["rounds"] if r["round"] > 0]
+    timeline = device_timeline(work / "supernode-0.log")[1:]  # the first includes the handshake
     return {
+        "device_timeline_node_0": timeline,
+        "device_timeline_median": {
+            step: round(statistics.median(t[step] for t in timeline), 3) for step in timeline[0]
+        }
+        if timeline
+        else {},
         "run_wall_seconds": round(wall, 1),
         "exchange_seconds": [round(r["exchange_seconds"], 2) for r in rounds_],
         "device_seconds": [round(max(r["device_seconds"].values()), 3) for r in rounds_],
@@ -152,7 +206,9 @@ def main() -> None:
         "plain flower-supernode)",
     )
     parser.add_argument(
-        "--warm", action="store_true", help="and with a device worker (`ecofed supernode --warm`)"
+        "--warm",
+        action="store_true",
+        help="and with a warm ClientApp executor (`ecofed supernode --warm`)",
     )
     args = parser.parse_args()
     config = {

@@ -14,8 +14,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    # Loaded on first use, so that a module that needs no torch (the thin ClientApp of a
-    # device worker, the launcher) does not import it with the package.
+    # Loaded on first use, so that what needs no torch (the launcher, `ecofed supernode`)
+    # does not import it with the package.
     if name in ("EcoFedClassifier", "load_classifier"):
         from ecofed_flwr import classifier
 

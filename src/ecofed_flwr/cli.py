@@ -10,7 +10,7 @@ Subcommands::
                [--resume RUN_DIR]
     ecofed evaluate RUN_DIR_OR_MODEL [--dataset NAME] [--data-dir DIR] [--test-samples N]
     ecofed supernode [--poll-seconds S] [--warm] FLOWER_SUPERNODE_ARGS...
-    ecofed device-worker --socket PATH [--parent-pid PID]
+    ecofed device-executor --runtime-api-address HOST:PORT [--poll-seconds S]
 
 Each subcommand is one ``_add_<name>_parser`` function that registers its arguments and sets
 ``handler``, a function taking the parsed arguments and returning the exit code; a new
@@ -382,22 +382,22 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------------- supernode, device-worker
+# -------------------------------------------------------------------- supernode, device-executor
 
 #: Subcommands that hand all their arguments to another program's parser.
-_PASS_THROUGH = ("supernode", "device-worker")
+_PASS_THROUGH = ("supernode", "device-executor")
 
 
 def _add_device_parsers(subparsers: _Subparsers) -> None:
     # Listed for `ecofed --help`; main() hands their arguments on before parsing.
     subparsers.add_parser(
         "supernode",
-        help="flower-supernode with short polls and, with --warm, a warm device worker",
+        help="flower-supernode with short polls and, with --warm, a warm ClientApp executor",
         add_help=False,
     )
     subparsers.add_parser(
-        "device-worker",
-        help="keep a device's ClientApp warm (torch, split and data loaded) on a Unix socket",
+        "device-executor",
+        help="run a SuperNode's ClientApp tasks in one warm process (--isolation process)",
         add_help=False,
     )
 
@@ -408,9 +408,9 @@ def _run_pass_through(command: str, rest: list[str]) -> int:
 
         supernode_main(rest)
     else:
-        from ecofed_flwr.device_worker import main as worker_main
+        from ecofed_flwr.device_executor import main as executor_main
 
-        worker_main(rest)
+        executor_main(rest)
     return 0
 
 

@@ -256,8 +256,9 @@ def start_supernode(
         Run it through ``ecofed supernode`` (:mod:`ecofed_flwr.launch.supernode`) with its
         waits between polls capped at this many seconds (Flower's: 3 s idle, 1 s SuperExec).
     warm : bool (default: False)
-        Through ``ecofed supernode --warm``: a device worker keeps torch, the split and the
-        data loaded and does every message's work (:mod:`ecofed_flwr.device_worker`).
+        Through ``ecofed supernode --warm``: Flower's process isolation, with a warm executor
+        (:mod:`ecofed_flwr.device_executor`) running every ClientApp call in one process that
+        keeps torch, the split and the data loaded.
 
     Returns
     -------

@@ -1,44 +1,45 @@
-"""``ecofed supernode``: Flower's SuperNode for a device that answers in a second or two.
+"""``ecofed supernode``: Flower's SuperNode for a device that answers in about a second.
 
-Three waits of Flower 1.42 make one real-device exchange last 6-9 s for a few hundredths of
-a second of compute (``benchmarks/exchange.py``):
+Where one real-device exchange's seconds go with Flower 1.42 (``benchmarks/exchange.py``):
 
 - an idle SuperNode asks the SuperLink for work every 3 s (``time.sleep(3)`` in
-  ``flwr.supernode.start_client_internal``, no option), and polls for the ClientApp's reply
-  every 0.5 s;
+  ``flwr.supernode.start_client_internal``, no option), and waits for the ClientApp's reply
+  in 0.5 s steps;
 - its SuperExec looks for new tasks every 1 s (``FLWR_SUPEREXEC_TASK_POLL_INTERVAL``);
-- each message gets a new ``flwr-clientapp`` process, which for EcoFed imports torch and
-  builds the split before it computes.
+- each message gets a new ``flwr-clientapp`` process: Flower's runtime imports (about 1 s),
+  the FAB installed again, and for EcoFed torch imported and the split built, before a few
+  hundredths of a second of compute; that process then waits 1 s for any message part the
+  SuperNode is still receiving.
 
 This wrapper runs the same SuperNode (same arguments, in this process) with those sleeps
 capped at ``--poll-seconds`` (the cap replaces the ``time`` module that Flower's SuperNode
-module sees, nothing else), and with ``--warm`` starts a device worker
-(:mod:`ecofed_flwr.device_worker`) first and points the node's ClientApps at it. Polling
-faster costs one small request to the SuperLink per node and interval: fine for a handful of
-devices, not for thousands.
+module sees, nothing else). With ``--warm`` the node runs in Flower's process isolation and
+a warm executor (:mod:`ecofed_flwr.device_executor`, a child process) takes its tasks and runs
+every ClientApp call in one process that keeps torch, the split and the data loaded.
+Polling faster costs one small request to the SuperLink per node and interval: fine for a
+handful of devices, not for thousands.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["PatchPointError", "cap_supernode_sleeps", "main", "start_device_worker"]
+__all__ = ["PatchPointError", "cap_supernode_sleeps", "main", "start_executor"]
 
 #: Flower's SuperExec task-poll variable (seconds, 0.01-60).
 SUPEREXEC_POLL_ENV = "FLWR_SUPEREXEC_TASK_POLL_INTERVAL"
 #: Where Flower 1.42's SuperNode sleeps between polls (checked: a Flower upgrade that moves it
 #: fails loudly instead of silently polling every 3 s).
 PATCHED_MODULE = "flwr.supernode.start_client_internal"
-WORKER_READY_TIMEOUT_S = 120.0
+#: Flower's default port of the SuperNode's runtime API (``--port``).
+SUPERNODE_UVICORN_DEFAULT_PORT = 9094
 
 
 class PatchPointError(RuntimeError):
@@ -84,93 +85,95 @@ def cap_supernode_sleeps(poll_seconds: float) -> ModuleType:
     return module
 
 
-def start_device_worker(
-    folder: Path, python: str = sys.executable, timeout: float = WORKER_READY_TIMEOUT_S
-) -> tuple[subprocess.Popen[bytes], Path]:
-    """Start ``ecofed_flwr.device_worker`` on a socket in ``folder``; wait until it listens.
+def _runtime_address(flower_args: list[str]) -> str:
+    """Where the executor reaches the SuperNode's runtime API (its ``--port``, on loopback)."""
+    port = str(SUPERNODE_UVICORN_DEFAULT_PORT)
+    if "--port" in flower_args:
+        port = flower_args[flower_args.index("--port") + 1]
+    return f"127.0.0.1:{port}"
 
-    The worker stops by itself when this process ends.
 
-    Raises
-    ------
-    RuntimeError
-        If it exits, or does not listen within ``timeout`` seconds (it is stopped first).
-    """
-    sock = folder / "worker.sock"
-    proc = subprocess.Popen(
-        [python, "-m", "ecofed_flwr.device_worker", "--socket", str(sock),
+def start_executor(
+    runtime_api_address: str, poll_seconds: float, python: str = sys.executable
+) -> subprocess.Popen[bytes]:
+    """Start :mod:`ecofed_flwr.device_executor` for the node at ``runtime_api_address``; it
+    stops by itself when this process ends."""
+    return subprocess.Popen(
+        [python, "-m", "ecofed_flwr.device_executor", "--runtime-api-address",
+         runtime_api_address, "--poll-seconds", str(poll_seconds),
          "--parent-pid", str(os.getpid())],
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
-    deadline = time.monotonic() + timeout
-    while not sock.exists():
-        if proc.poll() is not None:
-            raise RuntimeError(f"the device worker exited with code {proc.returncode}")
-        if time.monotonic() > deadline:
-            proc.terminate()
-            raise RuntimeError(f"the device worker did not listen within {timeout:.0f} s")
-        time.sleep(0.05)
-    return proc, sock
 
 
 def _parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(
         prog="ecofed supernode",
-        description="flower-supernode with shorter polls and, with --warm, a device worker. "
+        description="flower-supernode with shorter polls and, with --warm, a warm executor. "
         "Every other argument goes to flower-supernode unchanged.",
     )
     parser.add_argument(
         "--poll-seconds",
         type=float,
         default=0.1,
-        help="cap on the SuperNode's and its SuperExec's waits between polls (default 0.1; "
-        "Flower's: 3 and 1)",
+        help="cap on the SuperNode's and its task executor's waits between polls (default "
+        "0.1; Flower's: 3 and 1)",
     )
     parser.add_argument(
         "--warm",
         action="store_true",
-        help="start a device worker and hand it every message (torch, split and data stay "
-        "loaded between messages)",
+        help="run every ClientApp call in one warm process (torch, split and data stay "
+        "loaded between messages); the node runs in Flower's process isolation",
     )
     return parser.parse_known_args(argv)
 
 
 def main(argv: list[str] | None = None, run_supernode: Callable[[], None] | None = None) -> None:
-    """Run Flower's SuperNode with the waits capped and, with ``--warm``, a device worker."""
-    args, flower_args = _parse(argv)
-    cap_supernode_sleeps(args.poll_seconds)
-    os.environ[SUPEREXEC_POLL_ENV] = str(max(args.poll_seconds, 0.01))
-    worker: subprocess.Popen[bytes] | None = None
-    folder: Path | None = None
-    if args.warm:
-        from ecofed_flwr.device_worker import WORKER_ENV, socket_folder
+    """Run Flower's SuperNode with the waits capped and, with ``--warm``, a warm executor.
 
-        folder = socket_folder()
-        worker, sock = start_device_worker(folder)
-        os.environ[WORKER_ENV] = str(sock)
+    Raises
+    ------
+    ValueError
+        If ``--poll-seconds`` is out of range, or ``--warm`` is combined with flower-supernode
+        options it cannot serve (another ``--isolation``, a TLS runtime API).
+    PatchPointError
+        If the installed Flower's SuperNode does not sleep where this wrapper expects.
+    """
+    args, flower_args = _parse(argv)
+    if args.warm:
+        clash = {"--isolation", "--ssl-certfile", "--ssl-keyfile"} & set(flower_args)
+        if clash:
+            raise ValueError(
+                f"--warm runs the node with --isolation process and a loopback runtime API; "
+                f"drop {', '.join(sorted(clash))}"
+            )
+    cap_supernode_sleeps(args.poll_seconds)
+    os.environ[SUPEREXEC_POLL_ENV] = str(args.poll_seconds)
+    executor: subprocess.Popen[bytes] | None = None
+    if args.warm:
+        flower_args = [*flower_args, "--isolation", "process"]
+        executor = start_executor(_runtime_address(flower_args), args.poll_seconds)
     if run_supernode is None:
         from flwr.supernode.cli.flower_supernode import flower_supernode
 
         run_supernode = flower_supernode
 
-    def stop_worker() -> None:
-        if worker is not None and worker.poll() is None:
-            worker.terminate()
+    def stop_executor() -> None:
+        if executor is not None and executor.poll() is None:
+            executor.terminate()
             try:
-                worker.wait(10)
+                executor.wait(10)
             except subprocess.TimeoutExpired:
-                worker.kill()
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
+                executor.kill()
 
     from flwr.supercore.exit import add_exit_handler
 
-    add_exit_handler(stop_worker)  # Flower exits through sys.exit on SIGTERM/SIGINT
+    add_exit_handler(stop_executor)  # Flower exits through sys.exit on SIGTERM/SIGINT
     sys.argv = ["flower-supernode", *flower_args]
     try:
         run_supernode()
     finally:
-        stop_worker()
+        stop_executor()
 
 
 if __name__ == "__main__":

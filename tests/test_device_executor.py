@@ -1,0 +1,98 @@
+"""``ecofed supernode``: Flower's SuperNode with capped polls and a warm ClientApp executor.
+
+The executor's work itself (tasks taken from a real SuperNode, the App's ClientApp run in one
+process) is checked end to end by tests/test_deployment.py, whose TLS run uses warm nodes
+and must repeat the plain nodes' rounds exactly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import time
+
+import psutil
+import pytest
+
+from ecofed_flwr.launch import supernode
+
+
+@pytest.fixture()
+def flower_module(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Flower's SuperNode module, its ``time`` restored after the test."""
+    module = importlib.import_module(supernode.PATCHED_MODULE)
+    monkeypatch.setattr(module, "time", time)
+    monkeypatch.delenv(supernode.SUPEREXEC_POLL_ENV, raising=False)
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    return module
+
+
+def test_supernode_sleeps_are_capped(flower_module) -> None:  # type: ignore[no-untyped-def]
+    patched = supernode.cap_supernode_sleeps(0.01)
+    assert patched is flower_module
+    started = time.perf_counter()
+    flower_module.time.sleep(3)  # what the idle SuperNode does between polls
+    assert time.perf_counter() - started < 1.0
+    assert flower_module.time.monotonic() > 0  # everything else is the real time module
+    with pytest.raises(supernode.PatchPointError):  # patching twice: not Flower's module
+        supernode.cap_supernode_sleeps(0.01)
+    with pytest.raises(ValueError, match="poll-seconds"):
+        supernode.cap_supernode_sleeps(5.0)
+
+
+def _executors() -> list[psutil.Process]:
+    return [
+        p
+        for p in psutil.Process().children()
+        if "ecofed_flwr.device_executor" in " ".join(p.cmdline())
+    ]
+
+
+def test_warm_supernode_runs_in_process_isolation_with_an_executor(
+    flower_module,  # type: ignore[no-untyped-def]
+) -> None:
+    seen: dict[str, object] = {}
+
+    def fake_supernode() -> None:
+        # What Flower's SuperNode (and the executor it serves) would see.
+        seen["argv"] = list(sys.argv)
+        seen["poll"] = os.environ[supernode.SUPEREXEC_POLL_ENV]
+        executors = _executors()
+        seen["executor"] = [p.cmdline() for p in executors]
+        seen["pids"] = [p.pid for p in executors]
+
+    supernode.main(
+        ["--poll-seconds", "0.2", "--warm", "--insecure", "--superlink", "127.0.0.1:1",
+         "--port", "47999"],
+        run_supernode=fake_supernode,
+    )  # fmt: skip
+    assert seen["argv"] == [
+        "flower-supernode", "--insecure", "--superlink", "127.0.0.1:1", "--port", "47999",
+        "--isolation", "process",
+    ]  # fmt: skip
+    assert seen["poll"] == "0.2"
+    (cmdline,) = seen["executor"]  # type: ignore[misc]
+    assert cmdline[cmdline.index("--runtime-api-address") + 1] == "127.0.0.1:47999"
+    # The executor stops with the SuperNode.
+    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
+                   for pid in seen["pids"])  # type: ignore[attr-defined]  # fmt: skip
+    assert _executors() == []
+
+
+def test_plain_supernode_keeps_flowers_isolation(flower_module) -> None:  # type: ignore[no-untyped-def]
+    seen: list[str] = []
+    supernode.main(
+        ["--poll-seconds", "0.5", "--insecure"], run_supernode=lambda: seen.extend(sys.argv)
+    )
+    assert seen == ["flower-supernode", "--insecure"]
+    assert _executors() == []
+
+
+@pytest.mark.parametrize(
+    "extra", [["--isolation", "subprocess"], ["--ssl-certfile", "c.pem", "--ssl-keyfile", "k"]]
+)
+def test_warm_refuses_options_it_cannot_serve(flower_module, extra: list[str]) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="--warm"):
+        supernode.main(["--warm", "--insecure", *extra], run_supernode=lambda: None)
+    assert _executors() == []
