@@ -14,13 +14,19 @@ import numpy as np
 import pytest
 import torch
 from flwr.app import Context
+from flwr.clientapp import ClientApp
 
+from ecofed_flwr import federation
+from ecofed_flwr.app import task
 from ecofed_flwr.app.task import build_split, describe_config
+from ecofed_flwr.baselines.loopback import LoopbackGrid
 from ecofed_flwr.baselines.wire import task_identity
+from ecofed_flwr.clients import add_ecofed_handlers
 from ecofed_flwr.config import EcoFedConfig
 from ecofed_flwr.data import LocalData
 from ecofed_flwr.handshake import FINGERPRINT_KEY, describe_split
 from ecofed_flwr.models import create_split, get_model_spec, split_identity
+from ecofed_flwr.strategies import EcoFedStrategy
 
 TINY = {"model": "tiny_cnn", "cut": "block1", "weights": "random", "input-size": 16}
 
@@ -74,3 +80,59 @@ def test_the_config_describes_the_split_it_builds_without_building_it() -> None:
         "input-size": EcoFedConfig().input_size,
     }
     assert spec.default_cut == EcoFedConfig().cut and spec.default_weights == "imagenet"
+
+
+# ------------------------------------------------------------------ the device's answer
+
+
+def test_a_described_device_answers_without_its_front_or_its_data(split: Any) -> None:
+    calls: list[str] = []
+    app = add_ecofed_handlers(
+        ClientApp(),
+        _refusing("front factory", calls),
+        _refusing("data loader", calls),
+        describe=lambda context: describe_config(_cfg()),
+    )
+    strategy = EcoFedStrategy.from_split(split, min_available_nodes=2)
+    grid = LoopbackGrid(app, 2)
+    strategy._discover(grid, 1)  # noqa: SLF001
+    assert calls == []
+    # A failed handshake would leave the nodes as node-<id>: these answered, with their ids.
+    assert set(strategy.nodes.clients()) == {"0", "1"} and not strategy.excluded_nodes
+
+
+def test_without_describe_the_device_builds_its_front_to_answer(split: Any) -> None:
+    built: list[int] = []
+
+    def front(context: Context) -> Any:
+        built.append(1)
+        return split
+
+    app = add_ecofed_handlers(ClientApp(), front, _refusing("data loader", []))
+    strategy = EcoFedStrategy.from_split(split, min_available_nodes=1)
+    strategy._discover(LoopbackGrid(app, 1), 1)  # noqa: SLF001
+    assert built == [1] and set(strategy.nodes.clients()) == {"0"}
+
+
+def test_the_built_in_client_app_builds_nothing_and_reads_nothing_for_the_handshake(
+    split: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(task, "_split", _refusing("split", calls))
+    monkeypatch.setattr(task, "_dataset", _refusing("data set", calls))
+    monkeypatch.setattr(federation, "_cached_data", _refusing("partition", calls))
+    strategy = EcoFedStrategy.from_split(split, min_available_nodes=3)
+    strategy._discover(LoopbackGrid(federation.make_client_app(_cfg()), 3), 1)  # noqa: SLF001
+    assert calls == []
+    assert set(strategy.nodes.clients()) == {"0", "1", "2"} and not strategy.excluded_nodes
+
+
+def test_a_described_device_of_another_cut_is_excluded_at_the_handshake(split: Any) -> None:
+    app = add_ecofed_handlers(
+        ClientApp(), lambda c: split, _data, describe=lambda c: describe_config(_cfg(cut="block2"))
+    )
+    strategy = EcoFedStrategy.from_split(split, min_available_nodes=1)
+    strategy._discover(LoopbackGrid(app, 1), 1)  # noqa: SLF001
+    (reason,) = strategy.excluded_nodes.values()
+    assert "cut: server 'block1', device 'block2'" in reason
+    assert not strategy.nodes.clients()
