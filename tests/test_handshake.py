@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from flwr.app import Context
+from flwr.app import ArrayRecord, Context
 from flwr.clientapp import ClientApp
 
 from ecofed_flwr import federation
@@ -21,7 +21,8 @@ from ecofed_flwr.app import task
 from ecofed_flwr.app.task import build_split, describe_config
 from ecofed_flwr.baselines.loopback import LoopbackGrid
 from ecofed_flwr.baselines.wire import task_identity
-from ecofed_flwr.clients import add_ecofed_handlers
+from ecofed_flwr.clients import EcoFedNumPyClient, add_ecofed_handlers
+from ecofed_flwr.clients.ecofed import FrontMismatchError
 from ecofed_flwr.config import EcoFedConfig
 from ecofed_flwr.data import LocalData
 from ecofed_flwr.handshake import FINGERPRINT_KEY, describe_split
@@ -136,3 +137,51 @@ def test_a_described_device_of_another_cut_is_excluded_at_the_handshake(split: A
     (reason,) = strategy.excluded_nodes.values()
     assert "cut: server 'block1', device 'block2'" in reason
     assert not strategy.nodes.clients()
+
+
+# ------------------------------------------------------------------ checked at upload
+
+
+def test_a_front_with_other_weights_passes_the_handshake_and_is_refused_at_upload(
+    split: Any,
+) -> None:
+    other = create_split("tiny_cnn", "block1", "random", 10, 16, seed=99)  # same description
+    assert describe_split(other) == {**describe_split(split), FINGERPRINT_KEY: other.fingerprint}
+    loaded: list[int] = []
+
+    def front(context: Context) -> Any:
+        return other if context.node_config["partition-id"] == 1 else split
+
+    def data(context: Context) -> LocalData:
+        loaded.append(int(context.node_config["partition-id"]))  # type: ignore[call-overload]
+        return _data(context)
+
+    app = add_ecofed_handlers(ClientApp(), front, data, describe=lambda c: describe_config(_cfg()))
+    strategy = EcoFedStrategy.from_split(
+        split, min_available_nodes=2, min_train_nodes=2, refresh="every:1", batch_size=10
+    )
+    strategy.start(LoopbackGrid(app, 2), ArrayRecord(), num_rounds=2, timeout=5)
+    assert not strategy.excluded_nodes  # the handshake let both in
+    for report in strategy.reports[1:]:
+        assert report.uploaded == ["0"]
+        reason = report.refused["1"]
+        assert "another front" in reason and "the front's weights differ" in reason, reason
+    # Refused before its data is read; asked again at the next refresh, like any refusal.
+    assert 1 not in loaded and len(strategy.reports) == 3
+
+
+def test_a_legacy_device_refuses_another_front_before_reading_its_data(split: Any) -> None:
+    read: list[int] = []
+
+    class Client(EcoFedNumPyClient):
+        def local_data(self) -> LocalData:
+            read.append(1)
+            return super().local_data()
+
+    data = LocalData(torch.zeros(4, 3, 16, 16), np.zeros(4, np.int64), 10)
+    request = {**describe_split(split), FINGERPRINT_KEY: "0" * 64, "codec": "u4"}
+    with pytest.raises(FrontMismatchError, match="the front's weights differ"):
+        Client(split, data, partition_id=0).fit([], request)
+    assert read == []
+    assert Client(split, data, partition_id=0).fit([], {**request, **describe_split(split)})[1] == 4
+    assert read == [1]

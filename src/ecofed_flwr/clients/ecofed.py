@@ -188,7 +188,11 @@ def add_ecofed_handlers(
     @app.train(UPLOAD_ACTION)
     def ecofed_upload(message: Message, context: Context) -> Message:
         context = assigned_context(message, context)
-        return upload_reply(message, front_factory(context), load_data(context), fixed, batch_size)
+        front = front_factory(context)
+        config = message.content.config_records.get(CONFIG_KEY)
+        if config is not None:  # a request for another front is refused before data is read
+            check_request_front(config, _front_and_description(front)[1])
+        return upload_reply(message, front, load_data(context), fixed, batch_size)
 
     @app.query(INFO_ACTION)
     def ecofed_info(message: Message, context: Context) -> Message:
