@@ -182,6 +182,8 @@ def test_a_legacy_device_refuses_another_front_before_reading_its_data(split: An
     request = {**describe_split(split), FINGERPRINT_KEY: "0" * 64, "codec": "u4"}
     with pytest.raises(FrontMismatchError, match="the front's weights differ"):
         Client(split, data, partition_id=0).fit([], request)
+    with pytest.raises(FrontMismatchError, match=r"fingerprint: server \(none\)"):
+        Client(split, data, partition_id=0).fit([], {**request, FINGERPRINT_KEY: ""})
     assert read == []
     assert Client(split, data, partition_id=0).fit([], {**request, **describe_split(split)})[1] == 4
     assert read == [1]

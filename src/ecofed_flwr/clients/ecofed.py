@@ -62,7 +62,11 @@ def check_request_front(config: ConfigRecord, description: dict[str, str | int])
     if wanted is None:
         return
     if wanted != description[FINGERPRINT_KEY]:
-        diffs = front_differences(dict(config), description)
+        # An empty fingerprint is no difference to front_differences: name it here.
+        diffs = front_differences(dict(config), description) or [
+            f"fingerprint: server {str(wanted)[:16] or '(none)'}, device "
+            f"{str(description[FINGERPRINT_KEY])[:16]}..."
+        ]
         raise FrontMismatchError(
             "the server asked for activations of another front: " + "; ".join(diffs)
         )
