@@ -74,6 +74,24 @@ def test_registry_decides_partition_ids_fronts_and_departures() -> None:
         restored.load_state_dict({"nodes": {"x": "1"}, "excluded": {}})
 
 
+def test_an_answer_without_fingerprint_is_checked_by_its_described_fields() -> None:
+    front = {FINGERPRINT_KEY: "f" * 64, "model": "m", "cut": "c", "weights": "w"}
+    registry = NodeRegistry(front)
+    registry.connected(range(1, 7))
+    described = {"model": "m", "cut": "c", "weights": "w", "input-size": 16}
+    # Not built yet: admitted on its description (the fingerprint is checked at upload).
+    assert not registry.admit(1, {**described, FINGERPRINT_KEY: "", PARTITION_KEY: 0}).excluded
+    assert not registry.admit(2, {**described, PARTITION_KEY: 1}).excluded  # no key at all
+    other_cut = registry.admit(3, {**described, "cut": "d", FINGERPRINT_KEY: ""})
+    assert other_cut.excluded and "cut: server 'c', device 'd'" in other_cut.excluded
+    assert "fingerprint" not in other_cut.excluded
+    # A fingerprint that is given decides: another one is excluded, the same one admitted.
+    other_weights = registry.admit(4, {**described, FINGERPRINT_KEY: "0" * 64})
+    assert other_weights.excluded and "the front's weights differ" in other_weights.excluded
+    assert not registry.admit(5, {**described, "weights": "x", FINGERPRINT_KEY: "f" * 64}).excluded
+    assert set(registry.clients()) == {"0", "1", "node-5"} and set(registry.excluded) == {3, 4}
+
+
 def test_a_strict_registry_refuses_a_missing_or_taken_partition() -> None:
     registry = NodeRegistry(strict=True)
     registry.connected([1, 2, 3])
@@ -174,6 +192,23 @@ def test_the_same_handshake_answers_get_the_same_decisions_on_both_apis(split: A
         "1": 107,
     }
     assert set(modern.excluded_nodes) == {105}
+
+
+def test_answers_without_fingerprint_get_the_same_decisions_on_both_apis(split: Any) -> None:
+    described = {**describe_split(split), FINGERPRINT_KEY: ""}  # a device that built nothing
+    answers: dict[int, dict[str, Any] | None] = {
+        201: {**described, PARTITION_KEY: 0},  # same description: in
+        202: {**described, "cut": "block2", PARTITION_KEY: 1},  # other cut: out
+        203: {**described, "weights": "imagenet", PARTITION_KEY: 2},  # other weights: out
+    }
+    modern = EcoFedStrategy.from_split(split, min_available_nodes=1)
+    modern._discover(_Grid(answers), 1)  # noqa: SLF001
+    legacy = EcoFedLegacyStrategy.from_split(split, min_available_nodes=1)
+    legacy._discover(_ClientManager(answers), 1)  # noqa: SLF001
+    assert modern.nodes.clients() == legacy.nodes.clients() == {"0": 201}
+    assert modern.excluded_nodes == legacy.excluded_nodes
+    assert "cut: server 'block1', device 'block2'" in modern.excluded_nodes[202]
+    assert "weights: server 'random', device 'imagenet'" in modern.excluded_nodes[203]
 
 
 def test_a_node_that_disconnected_is_not_sampled(split: Any) -> None:

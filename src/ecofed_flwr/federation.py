@@ -27,6 +27,7 @@ from flwr.supercore import log
 from ecofed_flwr.app.task import (
     build_split,
     client_data,
+    describe_config,
     num_classes_of,
     partition_draw,
     test_set,
@@ -179,6 +180,9 @@ def make_client_app(cfg: EcoFedConfig | None = None) -> ClientApp:
     """A ClientApp serving EcoFed uploads with ``cfg``, or with the run config when None.
 
     The device's partition comes from its node config (``partition-id``, ``num-partitions``).
+    It answers the handshake from the config alone
+    (:func:`~ecofed_flwr.app.task.describe_config`): no front is built and no data read
+    until the first upload request.
     """
 
     def config(context: Context) -> EcoFedConfig:
@@ -201,7 +205,10 @@ def make_client_app(cfg: EcoFedConfig | None = None) -> ClientApp:
             ) from err
         return _cached_data(config(context), partition_id, num_partitions)
 
-    return add_ecofed_handlers(ClientApp(), front, data)
+    def describe(context: Context) -> dict[str, str | int]:
+        return describe_config(config(context))
+
+    return add_ecofed_handlers(ClientApp(), front, data, describe=describe)
 
 
 @functools.lru_cache(maxsize=2)

@@ -6,6 +6,11 @@ holding its ``partition-id`` (``-1`` when its node config has none) and the desc
 its own front. The server keys a node by its partition id (stable across runs, unlike
 Flower's node ids), so sampling and data assignment are reproducible from the seed, and it
 stops asking a node whose front differs, naming what differs.
+
+A device may answer without building its front: its description then comes from its
+settings and its fingerprint is empty (not known yet). The server admits it when the
+described fields agree; the fingerprint is checked at its first upload (the request carries
+the server's, and the server refuses activations of another).
 """
 
 from __future__ import annotations
@@ -64,8 +69,9 @@ def describe_split(split: Any) -> dict[str, str | int]:
 def front_differences(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> list[str]:
     """Human-readable differences between two front descriptions (empty when they match).
 
-    Fields either side leaves empty are not compared; when every described field agrees but
-    the fingerprints differ, the weights' values differ.
+    Fields either side leaves empty are not compared, the fingerprint included (a device
+    that has not built its front yet sends none); when every described field agrees but
+    both fingerprints are given and differ, the weights' values differ.
     """
     diffs = []
     for key in DESCRIPTION_KEYS:
@@ -74,10 +80,12 @@ def front_differences(expected: Mapping[str, Any], actual: Mapping[str, Any]) ->
             continue
         if want != got:
             diffs.append(f"{key}: server {want!r}, device {got!r}")
-    want_fp, got_fp = str(expected.get(FINGERPRINT_KEY, "")), str(actual.get(FINGERPRINT_KEY, ""))
+    want_fp, got_fp = expected.get(FINGERPRINT_KEY), actual.get(FINGERPRINT_KEY)
+    if want_fp in ("", None) or got_fp in ("", None):
+        return diffs
     if want_fp != got_fp and not diffs:
         diffs.append(
-            f"fingerprint: server {want_fp[:16] or '(none)'}..., device {got_fp[:16] or '(none)'}"
+            f"fingerprint: server {str(want_fp)[:16]}..., device {str(got_fp)[:16]}"
             "... (same model, cut and input size: the front's weights differ)"
         )
     return diffs

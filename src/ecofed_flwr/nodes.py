@@ -9,7 +9,8 @@ makes every decision about them in one place:
 - the partition id a node reports is its client name when it is a non-negative ``int``
   (never a ``bool``) that no other connected node holds; otherwise ``node-<id>``;
 - a node whose front differs from the server's is excluded (never asked again), with the
-  differences named;
+  differences named; a node that answers without a fingerprint (it has not built its front)
+  takes part when its described fields agree, and its fingerprint is checked at upload;
 - only nodes connected now are sampled: a node that left is forgotten, and its partition
   answers the handshake again under its new node id when it comes back;
 - :meth:`NodeRegistry.state_dict` is the part a checkpoint keeps.
@@ -79,8 +80,9 @@ class NodeRegistry:
     ----------
     front : Mapping[str, str | int], optional
         The server's front description (:func:`~ecofed_flwr.handshake.describe_front`, with
-        its fingerprint). A node that answers with another fingerprint is excluded. None: no
-        front check (the baselines' FedAvg, whose devices train whole models).
+        its fingerprint). A node that answers with another front (a described field, or
+        another non-empty fingerprint) is excluded. None: no front check (the baselines'
+        FedAvg, whose devices train whole models).
     strict : bool (default: False)
         Raise :class:`HandshakeError` for a node that does not answer with a free partition id
         (instead of naming it ``node-<id>``).
@@ -131,7 +133,11 @@ class NodeRegistry:
         """Decide on ``node``'s handshake answer (``info``: empty or None when it gave none).
 
         A node that gave no answer still takes part (as ``node-<id>``): its upload requests
-        fail or time out and are reported as refusals, like any failing device.
+        fail or time out and are reported as refusals, like any failing device. A node is
+        excluded when its fingerprint differs from the server's, or, when it gives none (a
+        device that answers from its settings), when a described field differs
+        (:func:`~ecofed_flwr.handshake.front_differences`); its fingerprint is then checked
+        at upload.
 
         Raises
         ------
@@ -147,12 +153,8 @@ class NodeRegistry:
                 f"{sorted(self._node_of, key=_numeric)}"
             )
         client = str(partition) if free else f"node-{node}"
-        if (
-            info
-            and self.front is not None
-            and info.get(FINGERPRINT_KEY) != self.front.get(FINGERPRINT_KEY)
-        ):
-            diffs = front_differences(self.front, info)
+        diffs = self._front_differences(info)
+        if diffs:
             reason = f"its front differs from the server's ({'; '.join(diffs)})"
             self._excluded[node] = reason
             _log.warning("EcoFed: node %s (%s) is not asked again: %s", node, client, reason)
@@ -160,6 +162,14 @@ class NodeRegistry:
         self._client_of[node] = client
         self._node_of[client] = node
         return Admission(node, client)
+
+    def _front_differences(self, info: Mapping[str, Any]) -> list[str]:
+        if not info or self.front is None:
+            return []
+        fingerprint = info.get(FINGERPRINT_KEY)
+        if fingerprint not in ("", None) and fingerprint == self.front.get(FINGERPRINT_KEY):
+            return []  # the very front, whatever its description says
+        return front_differences(self.front, info)
 
     def assign(self, clients: Iterable[str], nodes: Iterable[int]) -> dict[str, int]:
         """Give each of ``clients`` (partition ids the server names) a connected node.

@@ -22,7 +22,8 @@ from ecofed_flwr.data import (
     partition_indices,
     prepare_images,
 )
-from ecofed_flwr.models import SplitModel, create_split
+from ecofed_flwr.handshake import describe_front
+from ecofed_flwr.models import SplitModel, create_split, split_identity
 
 
 def num_classes_of(cfg: EcoFedConfig) -> int:
@@ -87,6 +88,19 @@ def build_split(cfg: EcoFedConfig) -> SplitModel:
     importing ``model-module`` (where a user's own model is registered)."""
     import_model_module(cfg.model_module)
     return _split(cfg.model, cfg.cut, cfg.weights, num_classes_of(cfg), cfg.input_size, cfg.seed)
+
+
+def describe_config(cfg: EcoFedConfig) -> dict[str, str | int]:
+    """The handshake description of ``cfg``'s front, without building it or reading data.
+
+    Model, cut, weights and input size are those of :func:`build_split` (after importing
+    ``model-module``); the fingerprint is empty: it is known only once the front is built.
+    """
+    import_model_module(cfg.model_module)
+    model, cut, weights, input_size = split_identity(
+        cfg.model, cfg.cut, cfg.weights, cfg.input_size
+    )
+    return describe_front("", model, cut, weights, input_size)
 
 
 def _prepare(split: SplitModel, data: ArrayDataset) -> torch.Tensor:

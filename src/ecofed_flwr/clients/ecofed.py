@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
@@ -42,6 +42,8 @@ FrontLike = SplitModel | FrozenFront
 FrontFactory = Callable[[Context], FrontLike]
 #: What returns a device's training data for a request (see :func:`add_ecofed_handlers`).
 LocalDataFn = Callable[[Context], LocalData]
+#: What describes a device's front without building it (see :func:`add_ecofed_handlers`).
+DescribeFn = Callable[[Context], Mapping[str, str | int]]
 
 
 class FrontMismatchError(ValueError):
@@ -60,7 +62,11 @@ def check_request_front(config: ConfigRecord, description: dict[str, str | int])
     if wanted is None:
         return
     if wanted != description[FINGERPRINT_KEY]:
-        diffs = front_differences(dict(config), description)
+        # An empty fingerprint is no difference to front_differences: name it here.
+        diffs = front_differences(dict(config), description) or [
+            f"fingerprint: server {str(wanted)[:16] or '(none)'}, device "
+            f"{str(description[FINGERPRINT_KEY])[:16]}..."
+        ]
         raise FrontMismatchError(
             "the server asked for activations of another front: " + "; ".join(diffs)
         )
@@ -145,8 +151,10 @@ def add_ecofed_handlers(
     load_data: LocalDataFn,
     codec: Codec | str | None = None,
     batch_size: int = defaults.FRONT_BATCH_SIZE,
+    describe: DescribeFn | None = None,
 ) -> ClientApp:
-    """Register EcoFed's upload handler (``train.ecofed_upload``) on an existing ClientApp.
+    """Register EcoFed's handlers (``train.ecofed_upload``, the handshake
+    ``query.ecofed_info``) on an existing ClientApp.
 
     The app's other handlers stay as they were, so an existing Flower project keeps its own
     ``train``/``evaluate`` functions and gains EcoFed's.
@@ -164,6 +172,13 @@ def add_ecofed_handlers(
         A fixed codec; by default each request names the codec to use.
     batch_size : int (default: ``defaults.FRONT_BATCH_SIZE``, 256)
         Forward batch size of the front.
+    describe : Callable[[Context], Mapping[str, str | int]], optional
+        Returns the front's description (``model``, ``cut``, ``weights``, ``input-size``, as
+        :func:`~ecofed_flwr.handshake.describe_front` names them) without building it. The
+        handshake is then answered from it alone, with an empty fingerprint unless it gives
+        one: neither ``front_factory`` nor ``load_data`` is called, and the server checks
+        the fingerprint at the first upload. Without it the handshake builds the front
+        (``front_factory``) and sends its full description and fingerprint.
 
     Returns
     -------
@@ -177,10 +192,16 @@ def add_ecofed_handlers(
     @app.train(UPLOAD_ACTION)
     def ecofed_upload(message: Message, context: Context) -> Message:
         context = assigned_context(message, context)
-        return upload_reply(message, front_factory(context), load_data(context), fixed, batch_size)
+        front = front_factory(context)
+        config = message.content.config_records.get(CONFIG_KEY)
+        if config is not None:  # a request for another front is refused before data is read
+            check_request_front(config, _front_and_description(front)[1])
+        return upload_reply(message, front, load_data(context), fixed, batch_size)
 
     @app.query(INFO_ACTION)
     def ecofed_info(message: Message, context: Context) -> Message:
+        if describe is not None:
+            return info_reply(message, context, {**describe_front(""), **describe(context)})
         return info_reply(message, context, front_factory(context))
 
     return app
@@ -224,9 +245,19 @@ def assigned_context(message: Message, context: Context) -> Context:
     )
 
 
-def info_reply(message: Message, context: Context, front: FrontLike) -> Message:
-    """The reply to the server's handshake: partition id and the device's front description."""
-    _, description = _front_and_description(front)
+def info_reply(
+    message: Message, context: Context, front: FrontLike | Mapping[str, str | int]
+) -> Message:
+    """The reply to the server's handshake: partition id and the device's front description.
+
+    ``front`` is the device's split or frozen front, or its description
+    (:func:`~ecofed_flwr.handshake.describe_front`; an empty fingerprint when the front is
+    not built).
+    """
+    if isinstance(front, Mapping):
+        description = dict(front)
+    else:
+        _, description = _front_and_description(front)
     raw = context.node_config.get(PARTITION_KEY, -1)
     try:
         partition = int(raw)

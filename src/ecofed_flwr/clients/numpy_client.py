@@ -19,7 +19,12 @@ from flwr.client import NumPyClient
 
 from ecofed_flwr import defaults
 from ecofed_flwr.clients.dropin import TorchData, local_data_from
-from ecofed_flwr.clients.ecofed import FrontLike, _front_and_description, upload_content
+from ecofed_flwr.clients.ecofed import (
+    FrontLike,
+    _front_and_description,
+    check_request_front,
+    upload_content,
+)
 from ecofed_flwr.codec import Codec, make_codec
 from ecofed_flwr.data import LocalData
 from ecofed_flwr.data.torch_data import Normalization
@@ -121,6 +126,7 @@ class EcoFedNumPyClient(NumPyClient):
             :mod:`ecofed_flwr.legacy_protocol` describes.
         """
         request = ConfigRecord(dict(config))
+        check_request_front(request, _front_and_description(self.split)[1])  # before the data
         content = upload_content(
             request, self.split, self.local_data(), self.codec, self.batch_size
         )

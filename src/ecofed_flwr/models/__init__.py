@@ -14,6 +14,7 @@ from ecofed_flwr.models.split import (
     front_fingerprint,
     list_cuts,
     run_front,
+    split_identity,
 )
 from ecofed_flwr.models.user_models import GIVEN_WEIGHTS, register_sequential
 from ecofed_flwr.models.weights import WeightSource, WeightsUnavailableError
@@ -33,5 +34,6 @@ __all__ = [
     "register_model",
     "register_sequential",
     "run_front",
+    "split_identity",
     "unregister_model",
 ]

@@ -136,6 +136,30 @@ def _alternatives(spec: ModelSpec) -> str:
     return f"weights can be {named + ', ' if named else ''}'random' or 'file:PATH'"
 
 
+def split_identity(
+    model_name: str,
+    cut: str | None = None,
+    weights: str | None = None,
+    input_size: int | None = None,
+) -> tuple[str, str, str, int]:
+    """What :func:`create_split` builds for these arguments, without building anything.
+
+    Returns
+    -------
+    tuple[str, str, str, int]
+        The registry name, cut, weight source and input size, with the model's defaults
+        filled in: the ``model_name``, ``cut``, ``weights`` and ``input_size`` of the
+        :class:`SplitModel` (the cut is not checked against the model's stages).
+    """
+    spec = get_model_spec(model_name)
+    return (
+        spec.name,
+        cut or spec.default_cut,
+        weights or spec.default_weights,
+        input_size or spec.input_size,
+    )
+
+
 def create_split(
     model_name: str,
     cut: str | None = None,
@@ -167,7 +191,7 @@ def create_split(
         The frozen front, the trainable back and their metadata.
     """
     spec = get_model_spec(model_name)
-    weights = weights or spec.default_weights
+    _, cut, weights, size = split_identity(model_name, cut, weights, input_size)
     source = _resolve_weights(spec, weights)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -176,13 +200,11 @@ def create_split(
             load_weights(model, spec.name, source, _alternatives(spec))
         stages = spec.stages(model, num_classes)
     names = [name for name, _ in stages]
-    cut = cut or spec.default_cut
     if cut not in names[:-1]:
         raise ValueError(f"model {spec.name} has no cut {cut!r}; cuts: {', '.join(names[:-1])}")
     k = names.index(cut) + 1
     front_layers = nn.Sequential(*[module for _, module in stages[:k]]).eval()
     back = nn.Sequential(*[module for _, module in stages[k:]])
-    size = input_size or spec.input_size
     fingerprint = front_fingerprint(spec.name, cut, size, front_layers)
     front = FrozenFront(front_layers, fingerprint)
     probe = front(torch.zeros(1, spec.in_chans, size, size))
