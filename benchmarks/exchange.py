@@ -82,11 +82,12 @@ def clientapp_startup(config: dict[str, Any], repeats: int = 3) -> dict[str, flo
     return {n: round(statistics.median(r[i] for r in runs), 3) for i, n in enumerate(names)}
 
 
-#: Device-side milestones in a SuperNode's DEBUG log (Flower 1.42 wording), in order.
+#: Device-side milestones in a SuperNode's DEBUG log (Flower 1.42 wording), in order; the
+#: same lines whether a ``flwr-clientapp`` process or the warm executor takes the task.
 MILESTONES = (
+    ("receiving", "Receiving: train."),
     ("received", "Received successfully"),
-    ("clientapp_started", "Start `flwr-clientapp` process"),
-    ("app_loading", "Start `ClientApp` Loading"),
+    ("task_taken", "Runtime.PullTaskInput"),
     ("reply_pushed", "Runtime.PushMessages"),
     ("sent", "Sent successfully"),
 )
@@ -96,10 +97,12 @@ _STAMP = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})")
 def device_timeline(log: Path) -> list[dict[str, float]]:
     """Seconds between the milestones of each upload a SuperNode handled (DEBUG log).
 
-    ``received -> clientapp_started``: the SuperExec's poll, the process start and Flower's
-    imports; ``clientapp_started -> app_loading``: pulling the task and installing the FAB
-    (Flower); ``app_loading -> reply_pushed``: importing the App's ClientApp and its work
-    (ours); ``reply_pushed -> sent``: the SuperNode sending the reply to the SuperLink.
+    ``receiving -> received``: the SuperNode pulling the request's parts from the SuperLink;
+    ``received -> task_taken``: until a process takes the task (SuperExec poll, process
+    start and Flower's imports; the warm executor's poll); ``task_taken -> reply_pushed``:
+    the ClientApp (FAB install, the App's imports, split built, front and encode; warm: the
+    compute alone); ``reply_pushed -> sent``: the SuperNode sending the reply to the
+    SuperLink.
     """
     text = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text(errors="replace"))
     exchanges, current = [], {}
@@ -109,7 +112,7 @@ def device_timeline(log: Path) -> list[dict[str, float]]:
             continue
         for name, marker in MILESTONES:
             if marker in line and name not in current:
-                if name != "received" and "received" not in current:
+                if name != "receiving" and "receiving" not in current:
                     break
                 when = datetime.datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S,%f")
                 current[name] = when.timestamp()

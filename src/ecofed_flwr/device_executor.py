@@ -64,9 +64,10 @@ def load_fab_client_app(fab_id: str, fab_version: str, fab_hash: str, content: b
     return load(fab_id, fab_version, fab_hash)
 
 
-#: Waits between tries for a message part the SuperNode is still receiving (Flower's: 1 s, then
-#: doubling up to 10 s; a warm executor asks right after the node took the message).
-PULL_BACKOFF_SECONDS = (0.01, 0.1)
+#: Waits between tries for a message part the SuperNode is still receiving: first, and cap
+#: (Flower's: 1 s doubling to 10 s, up to 500 tries; a warm executor asks right after the
+#: node took the message; these keep about 16 minutes for a slow link's parts).
+PULL_BACKOFF_SECONDS = (0.01, 2.0)
 
 
 def _pull_task_input(client: RuntimeHttpClient) -> tuple[Message, Context, Run, Fab]:
