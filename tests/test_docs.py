@@ -163,9 +163,14 @@ def cli_options() -> dict[str, set[str]]:
     # argparse has no public way to list subcommands and their options.
     for action in build_parser()._actions:
         if isinstance(action, argparse._SubParsersAction):
-            return {
+            options = {
                 name: set(parser._option_string_actions) for name, parser in action.choices.items()
             }
+            # `ecofed supernode` hands every option it does not know to flower-supernode.
+            from flwr.supernode.cli.flower_supernode import _parse_args_run_supernode
+
+            options["supernode"] |= set(_parse_args_run_supernode()._option_string_actions)
+            return options
     raise AssertionError("the ecofed parser has no subcommands")
 
 

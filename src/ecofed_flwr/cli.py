@@ -389,16 +389,28 @@ _PASS_THROUGH = ("supernode", "device-executor")
 
 
 def _add_device_parsers(subparsers: _Subparsers) -> None:
-    # Listed for `ecofed --help`; main() hands their arguments on before parsing.
-    subparsers.add_parser(
-        "supernode",
-        help="flower-supernode with short polls and, with --warm, a warm ClientApp executor",
-        add_help=False,
+    # Registered for `ecofed --help` and the docs' checks; main() hands these subcommands'
+    # arguments to their own programs before parsing (flower-supernode's are not known here).
+    from ecofed_flwr.launch.supernode import (
+        EXECUTOR_DESCRIPTION,
+        SUPERNODE_DESCRIPTION,
+        add_executor_arguments,
+        add_supernode_arguments,
     )
-    subparsers.add_parser(
-        "device-executor",
-        help="run a SuperNode's ClientApp tasks in one warm process (--isolation process)",
-        add_help=False,
+
+    add_supernode_arguments(
+        subparsers.add_parser(
+            "supernode",
+            help="flower-supernode with short polls and, with --warm, a warm ClientApp executor",
+            description=SUPERNODE_DESCRIPTION,
+        )
+    )
+    add_executor_arguments(
+        subparsers.add_parser(
+            "device-executor",
+            help="run a SuperNode's ClientApp tasks in one warm process (--isolation process)",
+            description=EXECUTOR_DESCRIPTION,
+        )
     )
 
 

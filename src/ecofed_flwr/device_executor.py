@@ -191,14 +191,12 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
     import os
 
+    from ecofed_flwr.launch.supernode import EXECUTOR_DESCRIPTION, add_executor_arguments
+
     parser = argparse.ArgumentParser(
-        prog="ecofed device-executor",
-        description="Run a SuperNode's ClientApp tasks in this one warm process (the SuperNode "
-        "started with --isolation process).",
+        prog="ecofed device-executor", description=EXECUTOR_DESCRIPTION
     )
-    parser.add_argument("--runtime-api-address", required=True, help="the SuperNode's host:port")
-    parser.add_argument("--poll-seconds", type=float, default=0.05)
-    parser.add_argument("--parent-pid", type=int, help="stop when this process ends")
+    add_executor_arguments(parser)
     args = parser.parse_args(argv)
     stop = threading.Event()
     if args.parent_pid is not None:

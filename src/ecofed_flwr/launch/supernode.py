@@ -106,12 +106,19 @@ def start_executor(
     )  # fmt: skip
 
 
-def _parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
-    parser = argparse.ArgumentParser(
-        prog="ecofed supernode",
-        description="flower-supernode with shorter polls and, with --warm, a warm executor. "
-        "Every other argument goes to flower-supernode unchanged.",
-    )
+SUPERNODE_DESCRIPTION = (
+    "flower-supernode with shorter polls and, with --warm, a warm ClientApp executor. Every "
+    "other argument goes to flower-supernode unchanged."
+)
+EXECUTOR_DESCRIPTION = (
+    "Run a SuperNode's ClientApp tasks in this one warm process (torch, the split and the "
+    "data stay loaded); start the SuperNode with --isolation process (ecofed supernode --warm "
+    "does both)."
+)
+
+
+def add_supernode_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options ``ecofed supernode`` takes itself (the rest go to flower-supernode)."""
     parser.add_argument(
         "--poll-seconds",
         type=float,
@@ -125,6 +132,22 @@ def _parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
         help="run every ClientApp call in one warm process (torch, split and data stay "
         "loaded between messages); the node runs in Flower's process isolation",
     )
+
+
+def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``ecofed device-executor``."""
+    parser.add_argument(
+        "--runtime-api-address", required=True, help="the SuperNode's runtime API, host:port"
+    )
+    parser.add_argument(
+        "--poll-seconds", type=float, default=0.05, help="wait when the node has no task"
+    )
+    parser.add_argument("--parent-pid", type=int, help="stop when this process ends")
+
+
+def _parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(prog="ecofed supernode", description=SUPERNODE_DESCRIPTION)
+    add_supernode_arguments(parser)
     return parser.parse_known_args(argv)
 
 
