@@ -224,3 +224,18 @@ def test_stop_process_stops_what_the_process_spawned_and_nothing_else() -> None:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_large_simulations_assign_partitions_from_the_server() -> None:
+    from ecofed_flwr.launch.federation import LARGE_FEDERATION, large_federation_assignment
+
+    # make run's size keeps the handshake; a large one gets server-named partitions...
+    assert large_federation_assignment(10, []) is None
+    assert large_federation_assignment(LARGE_FEDERATION - 1, ["fraction-train=0.1"]) is None
+    assert (
+        large_federation_assignment(LARGE_FEDERATION, ["fraction-train=0.002"])
+        == "partition-assignment='server'"
+    )
+    # ...unless the user chose, either way.
+    for chosen in ("partition-assignment='node'", "seed=1 partition-assignment='server'"):
+        assert large_federation_assignment(100_000, [chosen]) is None

@@ -162,11 +162,14 @@ def run_local_federation(
         resolved = resolve_run_config(app_dir, run_config)
         nodes = defaults.NUM_SUPERNODES if num_supernodes is None else num_supernodes
         overrides = [*device_settings(resolved, os.environ), *run_config]
-        if nodes >= LARGE_FEDERATION and resolved.get("partition-assignment") != "server":
+        assignment = large_federation_assignment(nodes, run_config)
+        if assignment is not None:
+            overrides.append(assignment)
             print(
-                f"note: {nodes:,} SuperNodes with partition-assignment='node': before round 1 "
-                "the server asks every node for its partition (one ClientApp call each); "
-                "partition-assignment='server' asks only the sampled ones (docs/scaling.md)",
+                f"note: {nodes:,} virtual devices: {assignment} (the server names each upload's "
+                "partition and asks only the sampled devices, instead of asking every node "
+                "for its partition before round 1); set partition-assignment='node' to keep "
+                "the handshake (docs/scaling.md)",
                 flush=True,
             )
         root = (output_root or app_dir / "outputs").expanduser().resolve()
@@ -252,8 +255,21 @@ def run_local_federation(
     return latest / RESULTS_FILE
 
 
-#: SuperNodes from which ``ecofed run`` suggests server-assigned partitions.
+#: SuperNodes from which ``ecofed run`` assigns partitions from the server by default.
 LARGE_FEDERATION = 10_000
+
+
+def large_federation_assignment(nodes: int, run_config: Sequence[str]) -> str | None:
+    """The run-config override ``ecofed run`` adds for a simulation of ``nodes`` SuperNodes.
+
+    From :data:`LARGE_FEDERATION` SuperNodes on, a simulation whose overrides do not name
+    ``partition-assignment`` gets ``partition-assignment='server'``: virtual devices can load
+    any partition, and the handshake with every node would make round 1 grow with their
+    number. Smaller simulations (``make run``) keep the default, the handshake.
+    """
+    if nodes < LARGE_FEDERATION or any("partition-assignment" in item for item in run_config):
+        return None
+    return "partition-assignment='server'"
 
 
 def device_settings(resolved: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
