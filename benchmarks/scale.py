@@ -87,14 +87,20 @@ class PeakMemory:
             self._stop.wait(self.period)
 
 
-def run(devices: int, work: Path, pool: int = 0) -> dict[str, Any]:
+def run(devices: int, work: Path, pool: int = 0, assignment: str = "server") -> dict[str, Any]:
     """One ``ecofed run`` of ``devices`` virtual devices; its measured figures.
 
     ``pool`` > 0: the devices are ``num-partitions`` served by ``pool`` SuperNodes (the server
-    names a device per request); 0: one simulated SuperNode per device.
+    names a device per request); 0: one simulated SuperNode per device. ``assignment =
+    "node"``: node-held partitions instead (the server asks every node for its partition
+    before round 1, as with real devices).
     """
     supernodes = pool or devices
-    config = {**RUN_CONFIG, "fraction-train": SAMPLED / devices}
+    config = {
+        **RUN_CONFIG,
+        "fraction-train": SAMPLED / devices,
+        "partition-assignment": f"'{assignment}'",
+    }
     if pool:
         config["num-partitions"] = devices
     command = [
@@ -127,6 +133,7 @@ def run(devices: int, work: Path, pool: int = 0) -> dict[str, Any]:
     return {
         "devices": devices,
         "supernodes": supernodes,
+        "assignment": assignment,
         "sampled_per_round": [len(r["sampled"]) for r in rounds],
         "round_seconds": [round(r["seconds"], 2) for r in rounds],
         "round_exchange_seconds": [round(r["exchange_seconds"], 2) for r in rounds],
@@ -142,21 +149,30 @@ def run(devices: int, work: Path, pool: int = 0) -> dict[str, Any]:
     }
 
 
+def _assignment(row: dict[str, Any]) -> str:
+    return str(row.get("assignment", "server"))  # rows measured before the column: server
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| devices | SuperNodes | sampled/round | s per round (1, 2) | ServerApp s | run wall s | "
-        "peak RSS server process MB | peak RSS run MB | bytes down | status |",
-        "|---:|---:|---:|---|---:|---:|---:|---:|---:|---|",
+        "| devices | SuperNodes | partitions | sampled/round | s per round (1, 2) | ServerApp s | "
+        "run wall s | peak RSS server process MB | peak RSS run MB | bytes down | status |",
+        "|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['devices']:,} | {r['supernodes']:,} | {r['sampled_per_round'][0]} | "
+            f"| {r['devices']:,} | {r['supernodes']:,} | {_assignment(r)} | "
+            f"{r['sampled_per_round'][0]} | "
             f"{', '.join(f'{s:.1f}' for s in r['round_seconds'])} | {r['server_app_seconds']} | "
             f"{r['run_wall_seconds']} | {r['peak_rss_server_mb']} | {r['peak_rss_run_mb']} | "
             f"{r['bytes_down']:,} | {r['status']} |"
         )
     for pooled in (False, True):
-        group = [r for r in rows if (r["supernodes"] != r["devices"]) == pooled]
+        group = [
+            r
+            for r in rows
+            if (r["supernodes"] != r["devices"]) == pooled and _assignment(r) == "server"
+        ]
         if len(group) < 2:
             continue
         base = group[0]
@@ -177,6 +193,12 @@ def main() -> None:
     parser.add_argument(
         "--pool", type=int, default=0, help="SuperNodes serving the devices (0: one each)"
     )
+    parser.add_argument(
+        "--assignment",
+        choices=("server", "node"),
+        default="server",
+        help="partition-assignment (node: the handshake with every node before round 1)",
+    )
     args = parser.parse_args()
     host = {
         "cpus": os.cpu_count(),
@@ -186,17 +208,17 @@ def main() -> None:
     }
     path = RESULTS / "scale.json"
     kept = json.loads(path.read_text())["runs"] if path.exists() else []
-    rows: dict[tuple[int, int], dict[str, Any]] = {
-        (r["devices"], r.get("supernodes", r["devices"])): r for r in kept
+    rows: dict[tuple[int, int, str], dict[str, Any]] = {
+        (r["devices"], r.get("supernodes", r["devices"]), _assignment(r)): r for r in kept
     }
     for devices in args.devices:
         with tempfile.TemporaryDirectory(prefix=f"ecofed-scale-{devices}-") as work:
-            row = run(devices, Path(work), args.pool)
+            row = run(devices, Path(work), args.pool, args.assignment)
         row["host"] = host
-        rows[(row["devices"], row["supernodes"])] = row
+        rows[(row["devices"], row["supernodes"], args.assignment)] = row
         print(json.dumps(row), flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    ordered = [rows[k] for k in sorted(rows, key=lambda k: (k[1] != k[0], k[0]))]
+    ordered = [rows[k] for k in sorted(rows, key=lambda k: (k[2] != "server", k[1] != k[0], k[0]))]
     doc = {"run_config": RUN_CONFIG, "sampled_per_round": SAMPLED, "runs": ordered}
     path.write_text(json.dumps(doc, indent=2) + "\n")
     (RESULTS / "scale.md").write_text(table(ordered) + "\n")
