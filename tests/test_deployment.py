@@ -120,13 +120,15 @@ def _run_app(
     nodes: list[subprocess.Popen[Any]],
     logs: list[Path],
     procs: list[subprocess.Popen[Any]],
+    app_dir: Path = REPO,
 ) -> dict[str, Any]:
-    """``flwr run`` the repository's app on the default SuperLink of ``env``; its results."""
-    run_log = out_dir.parent / "flwr-run.log"
+    """``flwr run`` the repository's app (or ``app_dir``) on the default SuperLink of
+    ``env``; its results."""
+    run_log = out_dir.parent / f"flwr-run-{out_dir.name}.log"
     command = [
         flower_executable("flwr", env),
         "run",
-        str(REPO),
+        str(app_dir),
         "--stream",
         "--run-config",
         RUN_CONFIG,
@@ -188,7 +190,7 @@ def test_two_supernodes_upload_then_replay(tmp_path: Path) -> None:
     home = tmp_path / "flwr-home"  # SuperLink, ServerApp and the flwr CLI
     env = flower_env(home)
     procs: list[subprocess.Popen[Any]] = []
-    logs = [tmp_path / "superlink" / "superlink-console.log", tmp_path / "flwr-run.log"]
+    logs = [tmp_path / "superlink" / "superlink-console.log", tmp_path / "flwr-run-out.log"]
     try:
         port = find_free_port()
         procs.append(start_superlink(port, tmp_path / "superlink", env, simulation=False))
@@ -342,7 +344,7 @@ def test_tls_and_supernode_auth_admit_registered_nodes_only(tmp_path: Path) -> N
     keys = [tmp_path / "keys" / f"device-{i}.key" for i in range(3)]
     public_keys = [_write_node_key(key) for key in keys]
     procs: list[subprocess.Popen[Any]] = []
-    logs = [tmp_path / "superlink" / "superlink-console.log", tmp_path / "flwr-run.log"]
+    logs = [tmp_path / "superlink" / "superlink-console.log", tmp_path / "flwr-run-out.log"]
     try:
         port = find_free_port()
         superlink = start_superlink(
@@ -397,9 +399,20 @@ def test_tls_and_supernode_auth_admit_registered_nodes_only(tmp_path: Path) -> N
         # The two registered nodes are the ones online; the refused one left no node behind.
         listed = _flwr_json(["supernode", "ls"], env)["nodes"]
         assert {n["node-id"]: n["status"] for n in listed} == dict.fromkeys(registered, "online")
+        _check_upload_then_replay(results, out_dir)
+
+        # A second run of another app (FAB) on the same warm nodes: each executor restarts
+        # itself to load it (same process, fresh modules) and the run repeats the rounds.
+        other_app = tmp_path / "other-app"
+        other_app.mkdir()
+        (other_app / "pyproject.toml").write_text((REPO / "pyproject.toml").read_text())
+        (other_app / "NOTE.md").write_text("Same components, another FAB hash.\n")
+        second = _run_app(env, tmp_path / "out2", nodes, logs, procs, app_dir=other_app)
+        _check_upload_then_replay(second, tmp_path / "out2")
+        for node_log in logs[-2:]:
+            assert "restarting to load it" in node_log.read_text(errors="replace"), _tails(logs)
     finally:
         for proc in reversed(procs):
             stop_process(proc)
 
-    _check_upload_then_replay(results, out_dir)
     print(f"TLS deployment test: {time.monotonic() - started:.0f} s")

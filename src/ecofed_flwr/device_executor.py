@@ -15,6 +15,7 @@ it is written for Flower 1.42 (the version this package pins).
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -48,7 +49,7 @@ from flwr.supercore.runtime import RuntimeHttpClient
 from flwr.supercore.task_identity import TaskIdentity
 from flwr.supernode.runtime.run_clientapp import push_message, push_task_output
 
-__all__ = ["AppLoader", "load_fab_client_app", "main", "run_executor"]
+__all__ = ["AppLoader", "NewAppError", "load_fab_client_app", "main", "run_executor"]
 
 #: Returns the ClientApp of a run's FAB (``fab_id``, ``fab_version``, ``fab_hash``, content).
 AppLoader = Callable[[str, str, str, bytes], ClientApp]
@@ -129,6 +130,7 @@ def _run_task(address: str, token: str, apps: dict[str, ClientApp], loader: AppL
         try:
             app = apps.get(fab.hash_str)
             if app is None:
+                apps.clear()  # one app at a time (its split and data)
                 app = apps[fab.hash_str] = loader(
                     run.fab_id, run.fab_version, fab.hash_str, fab.content
                 )
@@ -149,13 +151,27 @@ def _run_task(address: str, token: str, apps: dict[str, ClientApp], loader: AppL
         client.close()
 
 
+class NewAppError(Exception):
+    """A task of another app (FAB) than the one loaded: it needs a fresh interpreter, since
+    Python keeps the modules it imported for the first."""
+
+    def __init__(self, token: str, fab_hash: str) -> None:
+        super().__init__(f"a task of another app (FAB {fab_hash[:12]})")
+        self.token, self.fab_hash = token, fab_hash
+
+
 def run_executor(
     runtime_api_address: str,
     poll_seconds: float = 0.05,
     loader: AppLoader = load_fab_client_app,
     stop: threading.Event | None = None,
+    first_token: str | None = None,
 ) -> None:
     """Take the SuperNode's ClientApp tasks and run them here, one at a time, until ``stop``.
+
+    One app is loaded at a time: a task of another FAB (a new run of other code) raises
+    :class:`NewAppError` with the task's token, for :func:`main` to restart the process on
+    it.
 
     Parameters
     ----------
@@ -167,6 +183,13 @@ def run_executor(
         Loads a run's ClientApp (once per FAB hash); default: the FAB's own ClientApp.
     stop : threading.Event, optional
         Set it to stop after the current task.
+    first_token : str, optional
+        A task already acquired (by the process this one replaced) to run first.
+
+    Raises
+    ------
+    NewAppError
+        For a task of another FAB than the loaded app's.
     """
     stop = stop or threading.Event()
     apps: dict[str, ClientApp] = {}
@@ -174,14 +197,23 @@ def run_executor(
     log(INFO, "EcoFed executor: taking the tasks of the SuperNode at %s", runtime_api_address)
     try:
         while not stop.is_set():
-            res = client.AcquireTask(AcquireTaskRequest(supported_task_types=[TaskType.CLIENT_APP]))
-            if res.HasField("task") and res.token:
-                try:
-                    _run_task(runtime_api_address, res.token, apps, loader)
-                except Exception as err:  # one failed task must not stop the device
-                    log(ERROR, "EcoFed executor: task %s failed", res.task.task_id, exc_info=err)
-                continue
-            time.sleep(poll_seconds)
+            if first_token is not None:
+                token, first_token = first_token, None
+            else:
+                res = client.AcquireTask(
+                    AcquireTaskRequest(supported_task_types=[TaskType.CLIENT_APP])
+                )
+                if not (res.HasField("task") and res.token):
+                    time.sleep(poll_seconds)
+                    continue
+                token = res.token
+                fab_hash = res.task.fab_hash if res.task.HasField("fab_hash") else ""
+                if apps and fab_hash and fab_hash not in apps:
+                    raise NewAppError(token, fab_hash)
+            try:
+                _run_task(runtime_api_address, token, apps, loader)
+            except Exception as err:  # one failed task must not stop the device
+                log(ERROR, "EcoFed executor: a task failed", exc_info=err)
     finally:
         client.close()
 
@@ -197,6 +229,7 @@ def main(argv: list[str] | None = None) -> None:
         prog="ecofed device-executor", description=EXECUTOR_DESCRIPTION
     )
     add_executor_arguments(parser)
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     stop = threading.Event()
     if args.parent_pid is not None:
@@ -212,7 +245,29 @@ def main(argv: list[str] | None = None) -> None:
                 time.sleep(0.5)
 
         threading.Thread(target=watch, daemon=True).start()
-    run_executor(args.runtime_api_address, args.poll_seconds, stop=stop)
+    try:
+        run_executor(
+            args.runtime_api_address, args.poll_seconds, stop=stop, first_token=args.first_token
+        )
+    except NewAppError as new:
+        # Same process id (the SuperNode wrapper still owns it), fresh modules, same task.
+        log(INFO, "EcoFed executor: %s; restarting to load it", new)
+        kept = _without_option(argv, "--first-token")
+        command = [sys.executable, "-m", "ecofed_flwr.device_executor", *kept]
+        os.execv(sys.executable, [*command, "--first-token", new.token])
+
+
+def _without_option(argv: list[str], option: str) -> list[str]:
+    """``argv`` without ``option`` and its value."""
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == option:
+            skip = True
+        elif not item.startswith(option + "="):
+            out.append(item)
+    return out
 
 
 if __name__ == "__main__":

@@ -143,6 +143,8 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
         "--poll-seconds", type=float, default=0.05, help="wait when the node has no task"
     )
     parser.add_argument("--parent-pid", type=int, help="stop when this process ends")
+    # A task the process it replaced had acquired (see device_executor.NewAppError).
+    parser.add_argument("--first-token", help=argparse.SUPPRESS)
 
 
 def _parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
