@@ -167,6 +167,11 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{r['run_wall_seconds']} | {r['peak_rss_server_mb']} | {r['peak_rss_run_mb']} | "
             f"{r['bytes_down']:,} | {r['status']} |"
         )
+    if any(_assignment(r) == "node" for r in rows):
+        lines.append(
+            "\nnode rows: each node answers a handshake before round 1; their s per round start "
+            "after it (round 1's exchange, in scale.json, holds it)"
+        )
     for pooled in (False, True):
         group = [
             r
@@ -200,6 +205,8 @@ def main() -> None:
         help="partition-assignment (node: the handshake with every node before round 1)",
     )
     args = parser.parse_args()
+    if args.pool and args.assignment == "node":
+        parser.error("--pool needs server-assigned partitions (a node holds one partition)")
     host = {
         "cpus": os.cpu_count(),
         "machine": platform.machine(),

@@ -22,10 +22,14 @@ from ecofed_flwr.launch import supernode
 @pytest.fixture()
 def flower_module(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """Flower's SuperNode module, its ``time`` restored after the test."""
+    from flwr.supercore.exit import exit_handler
+
     module = importlib.import_module(supernode.PATCHED_MODULE)
     monkeypatch.setattr(module, "time", time)
     monkeypatch.delenv(supernode.SUPEREXEC_POLL_ENV, raising=False)
     monkeypatch.setattr(sys, "argv", list(sys.argv))
+    # supernode.main registers an exit handler with Flower: keep it out of this process's.
+    monkeypatch.setattr(exit_handler, "registered_exit_handlers", [])
     return module
 
 
@@ -38,7 +42,7 @@ def test_supernode_sleeps_are_capped(flower_module) -> None:  # type: ignore[no-
     assert flower_module.time.monotonic() > 0  # everything else is the real time module
     with pytest.raises(supernode.PatchPointError):  # patching twice: not Flower's module
         supernode.cap_supernode_sleeps(0.01)
-    with pytest.raises(ValueError, match="poll-seconds"):
+    with pytest.raises(supernode.SupernodeUsageError, match="poll-seconds"):
         supernode.cap_supernode_sleeps(5.0)
 
 
@@ -90,11 +94,43 @@ def test_plain_supernode_keeps_flowers_isolation(flower_module) -> None:  # type
     assert _executors() == []
 
 
+def test_warm_executor_reaches_the_runtime_api_flower_would_serve() -> None:
+    address = supernode.warm_runtime_address
+    assert address(["--insecure"]) == f"127.0.0.1:{supernode.SUPERNODE_UVICORN_DEFAULT_PORT}"
+    assert address(["--port=47011", "--insecure"]) == "127.0.0.1:47011"
+    assert address(["--port", "47012", "--host", "0.0.0.0"]) == "127.0.0.1:47012"
+    assert address(["--host", "::", "--port", "47013"]) == "[::1]:47013"
+
+
+def test_a_dead_executor_is_started_again(flower_module) -> None:  # type: ignore[no-untyped-def]
+    # Nothing listens there: the executor keeps asking, as for a SuperNode still starting.
+    keeper = supernode._ExecutorKeeper("127.0.0.1:9", 0.05)
+    try:
+        first = keeper.proc.pid
+        keeper.proc.kill()
+        deadline = time.monotonic() + 15
+        while keeper.proc.pid == first and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert keeper.proc.pid != first and keeper.proc.poll() is None
+    finally:
+        keeper.stop()
+    assert keeper.proc.poll() is not None
+    assert _executors() == []
+
+
 @pytest.mark.parametrize(
-    "extra", [["--isolation", "subprocess"], ["--ssl-certfile", "c.pem", "--ssl-keyfile", "k"]]
+    "extra",
+    [
+        ["--isolation", "subprocess"],
+        ["--isolation=process"],
+        ["--ssl-certfile", "c.pem", "--ssl-keyfile", "k"],
+        ["--ssl-certfile=c.pem"],
+        ["--superexec-auth-secret-file", "secret"],
+        ["--allow-runtime-dependency-installation"],
+    ],
 )
 def test_warm_refuses_options_it_cannot_serve(flower_module, extra: list[str]) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(ValueError, match="--warm"):
+    with pytest.raises(supernode.SupernodeUsageError, match="--warm"):
         supernode.main(["--warm", "--insecure", *extra], run_supernode=lambda: None)
     assert _executors() == []
 

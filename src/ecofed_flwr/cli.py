@@ -26,7 +26,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ecofed_flwr import defaults
-from ecofed_flwr.models import WeightsUnavailableError
 
 __all__ = ["main"]
 
@@ -38,14 +37,13 @@ EXIT_FAILED = 1
 
 # Errors that come from what the user asked for; anything else is a bug and keeps its
 # traceback. RuntimeError is here because that is what timm raises for an unknown model name
-# and torch for an input too small for the model; WeightsUnavailableError (one of them) is
-# listed for the reader.
+# and torch for an input too small for the model; models.WeightsUnavailableError is one
+# (not imported here: `ecofed supernode` must not load torch into the SuperNode's process).
 _USER_ERRORS: tuple[type[Exception], ...] = (
     FileNotFoundError,
     KeyError,
     ValueError,
     NotImplementedError,
-    WeightsUnavailableError,
     RuntimeError,
 )
 
@@ -415,6 +413,23 @@ def _add_device_parsers(subparsers: _Subparsers) -> None:
 
 
 def _run_pass_through(command: str, rest: list[str]) -> int:
+    # Errors in their options are one line; a failure of the running node keeps its traceback.
+    from ecofed_flwr.launch.supernode import SupernodeUsageError
+
+    try:
+        _pass_through(command, rest)
+    except SupernodeUsageError as err:
+        print(f"error: {_error_message(err)}", file=sys.stderr)
+        return EXIT_USAGE
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        print(exc.code, file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+def _pass_through(command: str, rest: list[str]) -> None:
     if command == "supernode":
         from ecofed_flwr.launch.supernode import main as supernode_main
 
@@ -423,7 +438,6 @@ def _run_pass_through(command: str, rest: list[str]) -> int:
         from ecofed_flwr.device_executor import main as executor_main
 
         executor_main(rest)
-    return 0
 
 
 # --------------------------------------------------------------------------------------- main
@@ -473,13 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in _PASS_THROUGH:
-        try:
-            return _run_pass_through(argv[0], argv[1:])
-        except SystemExit as exc:
-            return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-        except _USER_ERRORS as err:
-            print(f"error: {_error_message(err)}", file=sys.stderr)
-            return EXIT_USAGE
+        return _run_pass_through(argv[0], argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

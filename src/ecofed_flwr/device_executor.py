@@ -9,50 +9,83 @@ runs each in this process, with the ClientApp loaded once per FAB, so torch, the
 and the loaded partition stay in memory between messages.
 
 It speaks the same runtime API as Flower's SuperExec and ``flwr-clientapp`` (acquire a task,
-pull its input, push the reply and the task's output), through Flower's own client functions;
-it is written for Flower 1.42 (the version this package pins).
+pull its input, push the reply and the task's output), through Flower's own client functions
+(``flwr.supernode.runtime.run_clientapp``); it is written for Flower 1.42 (the version this
+package requires). Where Flower's client code assumes a process per task (it interrupts its
+process when a task's token is refused), the executor ends that task, not itself.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
 import threading
-import time
 from collections.abc import Callable
-from logging import ERROR, INFO
+from logging import ERROR, INFO, WARNING
+from typing import Any
 
 from flwr.app import Context, Message
 from flwr.app.error import Error
 from flwr.clientapp import ClientApp
 from flwr.common.constant import ErrorCode, SubStatus
-from flwr.common.serde import context_from_proto, fab_from_proto, run_from_proto
-from flwr.proto.node_pb2 import Node
-from flwr.proto.runtime_pb2 import (
-    AcquireTaskRequest,
-    PullAppMessagesRequest,
-    PullTaskInputRequest,
-)
+from flwr.proto.runtime_pb2 import AcquireTaskRequest
 from flwr.supercore import log
 from flwr.supercore.constant import TaskType
-from flwr.supercore.fab import Fab
 from flwr.supercore.heartbeat import HeartbeatSender, make_task_heartbeat_fn_http
-from flwr.supercore.inflatable.inflatable_protobuf_utils import (
-    make_confirm_message_received_fn_protobuf,
-    make_pull_object_fn_protobuf,
-)
-from flwr.supercore.inflatable.inflatable_utils import pull_and_inflate_object_from_tree
 from flwr.supercore.interceptors import RuntimeTokenHttpInterceptor, RuntimeVersionHttpInterceptor
 from flwr.supercore.protobuf.client import ProtobufClientInterceptor
 from flwr.supercore.retry import make_simple_http_retry_invoker
-from flwr.supercore.run import Run
 from flwr.supercore.runtime import RuntimeHttpClient
-from flwr.supercore.task_identity import TaskIdentity
-from flwr.supernode.runtime.run_clientapp import push_message, push_task_output
+from flwr.supernode.runtime import run_clientapp
 
-__all__ = ["AppLoader", "NewAppError", "load_fab_client_app", "main", "run_executor"]
+__all__ = [
+    "AppLoader",
+    "NewAppError",
+    "load_fab_client_app",
+    "main",
+    "run_executor",
+    "shorten_part_waits",
+]
 
 #: Returns the ClientApp of a run's FAB (``fab_id``, ``fab_version``, ``fab_hash``, content).
 AppLoader = Callable[[str, str, str, bytes], ClientApp]
+
+#: Waits between tries for a message part the SuperNode is still receiving: first, and cap
+#: (Flower's: 1 s doubling to 10 s, up to 500 tries; a warm executor asks right after the
+#: node took the message; these keep about 16 minutes for a slow link's parts).
+PULL_BACKOFF_SECONDS = (0.01, 2.0)
+#: Wait after the SuperNode's runtime API failed to answer (it may be starting or stopping).
+UNREACHABLE_WAIT_SECONDS = 1.0
+
+
+class NewAppError(Exception):
+    """A task of another app (FAB) than the one loaded: it needs a fresh interpreter, since
+    Python keeps the modules it imported for the first."""
+
+    def __init__(self, token: str, fab_hash: str) -> None:
+        super().__init__(f"a task of another app (FAB {fab_hash[:12]})")
+        self.token, self.fab_hash = token, fab_hash
+
+
+def shorten_part_waits() -> None:
+    """Make Flower's ``pull_task_input`` (in this process) ask again for a message part the
+    SuperNode is still receiving after :data:`PULL_BACKOFF_SECONDS` instead of 1 s: it wraps
+    the ``pull_and_inflate_object_from_tree`` that ``flwr.supernode.runtime.run_clientapp``
+    calls; nothing else changes."""
+    current = run_clientapp.pull_and_inflate_object_from_tree
+    if getattr(current, "ecofed_short_waits", False):
+        return
+    first, cap = PULL_BACKOFF_SECONDS
+
+    @functools.wraps(current)
+    def pull(*args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("initial_backoff", first)
+        kwargs.setdefault("backoff_cap", cap)
+        return current(*args, **kwargs)
+
+    pull.ecofed_short_waits = True  # type: ignore[attr-defined]
+    run_clientapp.pull_and_inflate_object_from_tree = pull
 
 
 def load_fab_client_app(fab_id: str, fab_version: str, fab_hash: str, content: bytes) -> ClientApp:
@@ -63,40 +96,6 @@ def load_fab_client_app(fab_id: str, fab_version: str, fab_hash: str, content: b
     install_from_fab(content, skip_prompt=True)
     load = get_load_client_app_fn(default_app_ref="", app_path=None, multi_app=True)
     return load(fab_id, fab_version, fab_hash)
-
-
-#: Waits between tries for a message part the SuperNode is still receiving: first, and cap
-#: (Flower's: 1 s doubling to 10 s, up to 500 tries; a warm executor asks right after the
-#: node took the message; these keep about 16 minutes for a slow link's parts).
-PULL_BACKOFF_SECONDS = (0.01, 2.0)
-
-
-def _pull_task_input(client: RuntimeHttpClient) -> tuple[Message, Context, Run, Fab]:
-    """The task's message, context, run and FAB (Flower's ``pull_task_input`` with short
-    waits for the message parts)."""
-    res = client.PullTaskInput(PullTaskInputRequest())
-    TaskIdentity.task_id = res.task_id
-    TaskIdentity.run_id = res.run.run_id
-    TaskIdentity.node_id = res.context.node_id
-    context = context_from_proto(res.context)
-    run, fab = run_from_proto(res.run), fab_from_proto(res.fab)
-    pulled = client.PullMessages(PullAppMessagesRequest())
-    if not pulled.messages_list:
-        raise RuntimeError("the SuperNode gave a task without its message")
-    node = Node(node_id=context.node_id)
-    tree = pulled.message_object_trees[0]
-    message = pull_and_inflate_object_from_tree(
-        tree,
-        make_pull_object_fn_protobuf(client.PullObject, node, context.run_id),
-        make_confirm_message_received_fn_protobuf(
-            client.ConfirmMessageReceived, node, context.run_id
-        ),
-        return_type=Message,
-        initial_backoff=PULL_BACKOFF_SECONDS[0],
-        backoff_cap=PULL_BACKOFF_SECONDS[1],
-    )
-    message.metadata.__dict__["_message_id"] = tree.object_id  # as Flower's own puller
-    return message, context, run, fab
 
 
 def _client(address: str, token: str | None = None) -> RuntimeHttpClient:
@@ -119,45 +118,60 @@ def _client(address: str, token: str | None = None) -> RuntimeHttpClient:
 
 
 def _run_task(address: str, token: str, apps: dict[str, ClientApp], loader: AppLoader) -> None:
+    """One task: its input pulled, the ClientApp run (or its failure as an error reply), the
+    reply and the task's final status pushed. Every step's failure ends in a FAILED status
+    (as far as the SuperNode can still be told), never in a stuck task."""
     client = _client(address, token)
     heartbeat = HeartbeatSender(make_task_heartbeat_fn_http(client))
-    context = None
-    status, details = SubStatus.FAILED, "ClientApp task failed"
+    context: Context | None = None
+    status, details = SubStatus.FAILED, "the warm executor failed before running the ClientApp"
     try:
         heartbeat.start()
-        message, context, run, fab = _pull_task_input(client)
-        reply: Message | None
+        message, context, run, fab = run_clientapp.pull_task_input(client)
+        reply: Message
         try:
             app = apps.get(fab.hash_str)
             if app is None:
                 apps.clear()  # one app at a time (its split and data)
-                app = apps[fab.hash_str] = loader(
-                    run.fab_id, run.fab_version, fab.hash_str, fab.content
-                )
+                try:
+                    app = loader(run.fab_id, run.fab_version, fab.hash_str, fab.content)
+                except Exception as err:
+                    raise _LoadError(err) from err
+                apps[fab.hash_str] = app
             reply = app(message=message, context=context)
             status, details = SubStatus.COMPLETED, ""
-        except Exception as err:  # the ClientApp's failure goes back as an error reply
-            log(ERROR, "EcoFed executor: the ClientApp raised", exc_info=err)
-            details = f"{type(err)}:<'{err}'>"
-            reply = Message(
-                Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=details),
-                reply_to=message,
+        except Exception as err:  # the ClientApp's failure goes back to the server, named
+            cause = err.__cause__ if isinstance(err, _LoadError) else err
+            code = (
+                ErrorCode.LOAD_CLIENT_APP_EXCEPTION
+                if isinstance(err, _LoadError)
+                else ErrorCode.CLIENT_APP_RAISED_EXCEPTION
             )
-        push_message(client, reply, context)
+            log(ERROR, "EcoFed executor: the ClientApp failed", exc_info=cause)
+            details = f"{type(cause).__name__}: {cause}"
+            reply = Message(Error(code=code, reason=details), reply_to=message)
+        try:
+            run_clientapp.push_message(client, reply, context)
+        except Exception as err:
+            status, details = SubStatus.FAILED, f"pushing the reply failed: {err}"
+            raise
     finally:
-        push_task_output(client=client, context=context, sub_status=status, details=details)
-        if heartbeat.is_running:
-            heartbeat.stop()
-        client.close()
+        # The heartbeat first: once the task is finished, a beat is refused, and Flower's
+        # heartbeat answers a refusal by interrupting the whole process.
+        try:
+            if heartbeat.is_running:
+                heartbeat.stop()
+        finally:
+            try:
+                run_clientapp.push_task_output(
+                    client=client, context=context, sub_status=status, details=details
+                )
+            finally:
+                client.close()
 
 
-class NewAppError(Exception):
-    """A task of another app (FAB) than the one loaded: it needs a fresh interpreter, since
-    Python keeps the modules it imported for the first."""
-
-    def __init__(self, token: str, fab_hash: str) -> None:
-        super().__init__(f"a task of another app (FAB {fab_hash[:12]})")
-        self.token, self.fab_hash = token, fab_hash
+class _LoadError(Exception):
+    """The run's ClientApp could not be loaded (its cause is the error)."""
 
 
 def run_executor(
@@ -171,12 +185,13 @@ def run_executor(
 
     One app is loaded at a time: a task of another FAB (a new run of other code) raises
     :class:`NewAppError` with the task's token, for :func:`main` to restart the process on
-    it.
+    it. A task that fails in any way is reported failed and the executor goes on; an
+    unreachable SuperNode is asked again every second.
 
     Parameters
     ----------
     runtime_api_address : str
-        The SuperNode's runtime API (``host:port``, its ``--runtime-api-address``).
+        The SuperNode's runtime API (``host:port``).
     poll_seconds : float (default: 0.05)
         Wait between asks when the node has no task.
     loader : AppLoader
@@ -192,6 +207,7 @@ def run_executor(
         For a task of another FAB than the loaded app's.
     """
     stop = stop or threading.Event()
+    shorten_part_waits()
     apps: dict[str, ClientApp] = {}
     client = _client(runtime_api_address)
     log(INFO, "EcoFed executor: taking the tasks of the SuperNode at %s", runtime_api_address)
@@ -200,11 +216,16 @@ def run_executor(
             if first_token is not None:
                 token, first_token = first_token, None
             else:
-                res = client.AcquireTask(
-                    AcquireTaskRequest(supported_task_types=[TaskType.CLIENT_APP])
-                )
+                try:
+                    res = client.AcquireTask(
+                        AcquireTaskRequest(supported_task_types=[TaskType.CLIENT_APP])
+                    )
+                except (Exception, KeyboardInterrupt) as err:
+                    log(WARNING, "EcoFed executor: the SuperNode did not answer: %r", err)
+                    stop.wait(UNREACHABLE_WAIT_SECONDS)
+                    continue
                 if not (res.HasField("task") and res.token):
-                    time.sleep(poll_seconds)
+                    stop.wait(poll_seconds)
                     continue
                 token = res.token
                 fab_hash = res.task.fab_hash if res.task.HasField("fab_hash") else ""
@@ -212,18 +233,28 @@ def run_executor(
                     raise NewAppError(token, fab_hash)
             try:
                 _run_task(runtime_api_address, token, apps, loader)
-            except Exception as err:  # one failed task must not stop the device
+            except (Exception, KeyboardInterrupt) as err:
+                # KeyboardInterrupt: Flower's HTTP retry and heartbeat interrupt the process
+                # on a refused token, as if it ran one task; here it ends this task only.
                 log(ERROR, "EcoFed executor: a task failed", exc_info=err)
+            except BaseException as err:  # Flower's RunNotRunningException: the run ended
+                if isinstance(err, SystemExit):
+                    raise
+                log(INFO, "EcoFed executor: the task's run is no longer running (%r)", err)
     finally:
         client.close()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m ecofed_flwr.device_executor``: run :func:`run_executor` (see ``--help``)."""
+    """``ecofed device-executor``: run :func:`run_executor` (see ``--help``)."""
     import argparse
-    import os
 
-    from ecofed_flwr.launch.supernode import EXECUTOR_DESCRIPTION, add_executor_arguments
+    from ecofed_flwr.launch.supernode import (
+        EXECUTOR_DESCRIPTION,
+        SupernodeUsageError,
+        add_executor_arguments,
+        check_poll_seconds,
+    )
 
     parser = argparse.ArgumentParser(
         prog="ecofed device-executor", description=EXECUTOR_DESCRIPTION
@@ -231,20 +262,20 @@ def main(argv: list[str] | None = None) -> None:
     add_executor_arguments(parser)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    try:
+        check_poll_seconds(args.poll_seconds)
+    except SupernodeUsageError as err:
+        parser.error(str(err))
     stop = threading.Event()
     if args.parent_pid is not None:
         parent = args.parent_pid
 
         def watch() -> None:
-            while not stop.is_set():
-                try:
-                    os.kill(parent, 0)
-                except ProcessLookupError:
-                    stop.set()
+            while not stop.wait(0.5):
+                if os.getppid() != parent:  # the node wrapper is gone (a re-parented child)
                     os._exit(0)
-                time.sleep(0.5)
 
-        threading.Thread(target=watch, daemon=True).start()
+        threading.Thread(target=watch, name="ecofed-parent-watch", daemon=True).start()
     try:
         run_executor(
             args.runtime_api_address, args.poll_seconds, stop=stop, first_token=args.first_token

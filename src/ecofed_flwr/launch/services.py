@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -278,8 +279,10 @@ def start_supernode(
         security += ["--auth-supernode-private-key", str(auth_private_key)]
     supernode = [flower_executable("flower-supernode", env)]
     if poll_seconds is not None or warm:
-        python = str(Path(supernode[0]).with_name("python"))
-        supernode = [python, "-m", "ecofed_flwr.launch.supernode"]
+        # The Python of the environment that has flower-supernode (a virtualenv's bin/).
+        python = Path(supernode[0]).with_name("python")
+        supernode = [str(python) if python.exists() else sys.executable]
+        supernode += ["-m", "ecofed_flwr.launch.supernode"]
         supernode += ["--poll-seconds", str(poll_seconds if poll_seconds is not None else 3.0)]
         supernode += ["--warm"] if warm else []
     command = [

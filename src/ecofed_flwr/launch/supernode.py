@@ -26,12 +26,21 @@ import argparse
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-__all__ = ["PatchPointError", "cap_supernode_sleeps", "main", "start_executor"]
+__all__ = [
+    "PatchPointError",
+    "SupernodeUsageError",
+    "cap_supernode_sleeps",
+    "check_poll_seconds",
+    "main",
+    "start_executor",
+    "warm_runtime_address",
+]
 
 #: Flower's SuperExec task-poll variable (seconds, 0.01-60).
 SUPEREXEC_POLL_ENV = "FLWR_SUPEREXEC_TASK_POLL_INTERVAL"
@@ -42,7 +51,11 @@ PATCHED_MODULE = "flwr.supernode.start_client_internal"
 SUPERNODE_UVICORN_DEFAULT_PORT = 9094
 
 
-class PatchPointError(RuntimeError):
+class SupernodeUsageError(ValueError):
+    """``ecofed supernode`` or ``ecofed device-executor`` cannot run with these options."""
+
+
+class PatchPointError(SupernodeUsageError):
     """This Flower's SuperNode does not sleep where ``ecofed supernode`` shortens it."""
 
 
@@ -64,13 +77,12 @@ def cap_supernode_sleeps(poll_seconds: float) -> ModuleType:
 
     Raises
     ------
-    ValueError
+    SupernodeUsageError
         If ``poll_seconds`` is not in [0.01, 3].
     PatchPointError
         If the installed Flower's SuperNode no longer sleeps through its module's ``time``.
     """
-    if not 0.01 <= poll_seconds <= 3.0:
-        raise ValueError(f"--poll-seconds must be within [0.01, 3], got {poll_seconds}")
+    check_poll_seconds(poll_seconds)
     import importlib
     import inspect
 
@@ -85,12 +97,50 @@ def cap_supernode_sleeps(poll_seconds: float) -> ModuleType:
     return module
 
 
-def _runtime_address(flower_args: list[str]) -> str:
-    """Where the executor reaches the SuperNode's runtime API (its ``--port``, on loopback)."""
-    port = str(SUPERNODE_UVICORN_DEFAULT_PORT)
-    if "--port" in flower_args:
-        port = flower_args[flower_args.index("--port") + 1]
-    return f"127.0.0.1:{port}"
+def check_poll_seconds(seconds: float) -> float:
+    """``seconds`` if it is a poll interval these commands accept ([0.01, 3])."""
+    if not 0.01 <= seconds <= 3.0:
+        raise SupernodeUsageError(f"--poll-seconds must be within [0.01, 3], got {seconds}")
+    return seconds
+
+
+def warm_runtime_address(flower_args: list[str]) -> str:
+    """Where the warm executor reaches the SuperNode's runtime API, read with Flower's own
+    ``flower-supernode`` parser (``--port``, ``--host``; ``--port=N`` too).
+
+    Raises
+    ------
+    SupernodeUsageError
+        For options the warm executor cannot serve: another ``--isolation``, a TLS runtime
+        API, SuperExec authentication, runtime dependency installation.
+    """
+    from flwr.supernode.cli.flower_supernode import _parse_args_run_supernode
+
+    known, _ = _parse_args_run_supernode().parse_known_args(flower_args)
+    refused = {
+        "--isolation": any(a == "--isolation" or a.startswith("--isolation=") for a in flower_args),
+        "--ssl-certfile/--ssl-keyfile": bool(
+            getattr(known, "ssl_certfile", None) or getattr(known, "ssl_keyfile", None)
+        ),
+        "--superexec-auth-secret-file": bool(getattr(known, "superexec_auth_secret_file", None)),
+        "--allow-runtime-dependency-installation": bool(
+            getattr(known, "runtime_dependency_install", False)
+        ),
+    }
+    clash = [name for name, given in refused.items() if given]
+    if clash:
+        raise SupernodeUsageError(
+            "--warm runs the node with --isolation process and a plain loopback runtime API "
+            f"served by its own executor; drop {', '.join(clash)}"
+        )
+    host = str(getattr(known, "host", "") or "127.0.0.1")
+    if host in ("0.0.0.0", "localhost"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{int(getattr(known, 'port', SUPERNODE_UVICORN_DEFAULT_PORT))}"
 
 
 def start_executor(
@@ -140,7 +190,10 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
         "--runtime-api-address", required=True, help="the SuperNode's runtime API, host:port"
     )
     parser.add_argument(
-        "--poll-seconds", type=float, default=0.05, help="wait when the node has no task"
+        "--poll-seconds",
+        type=float,
+        default=0.05,
+        help="wait when the node has no task, within [0.01, 3] (default 0.05)",
     )
     parser.add_argument("--parent-pid", type=int, help="stop when this process ends")
     # A task the process it replaced had acquired (see device_executor.NewAppError).
@@ -153,43 +206,65 @@ def _parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     return parser.parse_known_args(argv)
 
 
+class _ExecutorKeeper:
+    """The warm executor child: started, restarted if it ever exits while the node runs (a
+    dead executor would leave the node's tasks waiting forever), stopped with the node."""
+
+    def __init__(self, address: str, poll_seconds: float) -> None:
+        self.address, self.poll_seconds = address, poll_seconds
+        self.proc = start_executor(address, poll_seconds)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="ecofed-executor", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(1.0):
+            code = self.proc.poll()
+            if code is not None and not self._stop.is_set():
+                print(
+                    f"ecofed supernode: the executor exited with code {code}; restarting it",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                self.proc = start_executor(self.address, self.poll_seconds)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
 def main(argv: list[str] | None = None, run_supernode: Callable[[], None] | None = None) -> None:
     """Run Flower's SuperNode with the waits capped and, with ``--warm``, a warm executor.
 
     Raises
     ------
-    ValueError
-        If ``--poll-seconds`` is out of range, or ``--warm`` is combined with flower-supernode
-        options it cannot serve (another ``--isolation``, a TLS runtime API).
-    PatchPointError
-        If the installed Flower's SuperNode does not sleep where this wrapper expects.
+    SupernodeUsageError
+        If ``--poll-seconds`` is out of range, ``--warm`` is combined with flower-supernode
+        options it cannot serve, or the installed Flower's SuperNode does not sleep where
+        this wrapper expects (:class:`PatchPointError`).
     """
     args, flower_args = _parse(argv)
-    if args.warm:
-        clash = {"--isolation", "--ssl-certfile", "--ssl-keyfile"} & set(flower_args)
-        if clash:
-            raise ValueError(
-                f"--warm runs the node with --isolation process and a loopback runtime API; "
-                f"drop {', '.join(sorted(clash))}"
-            )
+    address = warm_runtime_address(flower_args) if args.warm else None
     cap_supernode_sleeps(args.poll_seconds)
     os.environ[SUPEREXEC_POLL_ENV] = str(args.poll_seconds)
-    executor: subprocess.Popen[bytes] | None = None
-    if args.warm:
+    keeper: _ExecutorKeeper | None = None
+    if address is not None:
         flower_args = [*flower_args, "--isolation", "process"]
-        executor = start_executor(_runtime_address(flower_args), args.poll_seconds)
+        keeper = _ExecutorKeeper(address, args.poll_seconds)
     if run_supernode is None:
         from flwr.supernode.cli.flower_supernode import flower_supernode
 
         run_supernode = flower_supernode
 
     def stop_executor() -> None:
-        if executor is not None and executor.poll() is None:
-            executor.terminate()
-            try:
-                executor.wait(10)
-            except subprocess.TimeoutExpired:
-                executor.kill()
+        if keeper is not None:
+            keeper.stop()
 
     from flwr.supercore.exit import add_exit_handler
 
