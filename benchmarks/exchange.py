@@ -10,7 +10,7 @@ starts: the seconds to import torch, Flower and this package and to build the sp
 1.42 starts one ``flwr-clientapp`` process per message, and its SuperNode, when idle, asks
 the SuperLink for work every 3 s.
 
-Usage (repository root, quiet machine)::
+Usage (repository root, quiet machine; each label: 3 deployments of 6 rounds by default)::
 
     .venv/bin/python benchmarks/exchange.py                  # writes results/exchange.json
     # an older checkout, for a comparison (its src first on the path of every process):
@@ -197,7 +197,10 @@ def deployment(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="deployments run one after another (default 3)"
+    )
     parser.add_argument("--label", default="after")
     parser.add_argument(
         "--app-dir", type=Path, default=ROOT, help="the app to run (e.g. an older checkout)"
@@ -221,11 +224,17 @@ def main() -> None:
         "input-size": 16,
         "dataset": "synthetic",
     }
-    with tempfile.TemporaryDirectory(prefix="ecofed-exchange-") as work:
-        run = deployment(
-            args.rounds, Path(work), args.app_dir.resolve(), args.poll_seconds, args.warm
-        )
-    exchanges = run["exchange_seconds"][1:]  # round 1 includes the handshake
+    runs = []
+    for _ in range(args.repeats):
+        with tempfile.TemporaryDirectory(prefix="ecofed-exchange-") as work:
+            runs.append(
+                deployment(
+                    args.rounds, Path(work), args.app_dir.resolve(), args.poll_seconds, args.warm
+                )
+            )
+    # Round 1 includes the handshake (and, warm, loading the app): left out.
+    exchanges = [x for run in runs for x in run["exchange_seconds"][1:]]
+    steps = [t for run in runs for t in run["device_timeline_node_0"]]
     row = {
         "supernode": (
             "flower-supernode"
@@ -233,8 +242,15 @@ def main() -> None:
             else f"ecofed supernode --poll-seconds {args.poll_seconds or 3.0}"
             + (" --warm" if args.warm else "")
         ),
-        **run,
+        "runs": runs,
         "median_exchange_seconds_after_round_1": round(statistics.median(exchanges), 2),
+        "range_exchange_seconds_after_round_1": [min(exchanges), max(exchanges)],
+        "median_per_run": [round(statistics.median(r["exchange_seconds"][1:]), 2) for r in runs],
+        "device_timeline_median": {
+            step: round(statistics.median(t[step] for t in steps), 3) for step in steps[0]
+        }
+        if steps
+        else {},
         "clientapp_startup_seconds": clientapp_startup(config),
         "clientapp_startup_default_model_seconds": clientapp_startup({}),
         "load": os.getloadavg(),
