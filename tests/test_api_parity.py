@@ -9,7 +9,7 @@ array of another serialization, a node that left being sampled).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -18,11 +18,9 @@ import torch
 from flwr.app import ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.common import Code, GetPropertiesRes, Status, ndarrays_to_parameters
 
-from ecofed_flwr.baselines.wire import task_identity
 from ecofed_flwr.clients import upload_reply
 from ecofed_flwr.data import LocalData
 from ecofed_flwr.handshake import FINGERPRINT_KEY, INFO_KEY, PARTITION_KEY, describe_split
-from ecofed_flwr.models import create_split
 from ecofed_flwr.nodes import HandshakeError, NodeRegistry
 from ecofed_flwr.protocol import (
     CONFIG_KEY,
@@ -34,16 +32,7 @@ from ecofed_flwr.protocol import (
 from ecofed_flwr.protocol.legacy import content_from_fit_result, fit_result_from_content
 from ecofed_flwr.strategies import EcoFedLegacyStrategy, EcoFedStrategy
 
-
-@pytest.fixture(autouse=True)
-def _task_identity() -> Iterator[None]:
-    with task_identity():  # messages record their sender; outside a Flower run none is set
-        yield
-
-
-@pytest.fixture(scope="module")
-def split():  # type: ignore[no-untyped-def]
-    return create_split("tiny_cnn", "block1", "random", 10, 16, seed=0)
+pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 
 # ------------------------------------------------------------------ the registry itself

@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from torchvision import transforms
 
 from ecofed_flwr.baselines.loopback import LoopbackGrid, run_loopback
-from ecofed_flwr.baselines.wire import OFFLINE_RUN_ID, task_identity
+from ecofed_flwr.baselines.wire import OFFLINE_RUN_ID
 from ecofed_flwr.clients import EcoFedNumPyClient, local_data_from
 from ecofed_flwr.codec import make_codec
 from ecofed_flwr.data import DataError, make_synthetic, prepare_images
@@ -77,10 +77,7 @@ def changed_lines(diff: list[str]) -> int:
     return sum(1 for line in diff[2:] if line.startswith(("+", "-")))
 
 
-@pytest.fixture(autouse=True)
-def _task_identity() -> Iterator[None]:
-    with task_identity():
-        yield
+pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 
 @pytest.fixture(scope="module")

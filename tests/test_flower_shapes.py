@@ -27,7 +27,7 @@ from flwr.server.compat.grid_client_proxy import GridClientProxy
 from torch.utils.data import Dataset
 
 from ecofed_flwr.baselines.loopback import LoopbackGrid, run_loopback
-from ecofed_flwr.baselines.wire import OFFLINE_RUN_ID, task_identity
+from ecofed_flwr.baselines.wire import OFFLINE_RUN_ID
 from ecofed_flwr.clients import EcoFedNumPyClient, local_data_fn, local_data_from
 from ecofed_flwr.data import prepare_images
 from ecofed_flwr.models import create_split
@@ -70,10 +70,7 @@ def test_the_integration_page_shows_exactly_those_diffs() -> None:
         assert "```diff\n" + "\n".join(diff) + "\n```" in section, side
 
 
-@pytest.fixture(autouse=True)
-def _task_identity() -> Iterator[None]:
-    with task_identity():
-        yield
+pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ checked at the first upload (a front with other weights is refused there, with t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,6 @@ from ecofed_flwr import federation
 from ecofed_flwr.app import task
 from ecofed_flwr.app.task import build_split, describe_config
 from ecofed_flwr.baselines.loopback import LoopbackGrid
-from ecofed_flwr.baselines.wire import task_identity
 from ecofed_flwr.clients import EcoFedNumPyClient, add_ecofed_handlers
 from ecofed_flwr.clients.ecofed import FrontMismatchError
 from ecofed_flwr.config import EcoFedConfig
@@ -32,15 +30,7 @@ from ecofed_flwr.strategies import EcoFedStrategy
 TINY = {"model": "tiny_cnn", "cut": "block1", "weights": "random", "input-size": 16}
 
 
-@pytest.fixture(autouse=True)
-def _task_identity() -> Iterator[None]:
-    with task_identity():  # messages record their sender; outside a Flower run none is set
-        yield
-
-
-@pytest.fixture(scope="module")
-def split():  # type: ignore[no-untyped-def]
-    return create_split("tiny_cnn", "block1", "random", 10, 16, seed=0)
+pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 
 def _cfg(**overrides: Any) -> EcoFedConfig:

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,6 @@ from flwr.app import ConfigRecord, Context, Message, RecordDict
 from ecofed_flwr.app.server_app import make_server_app
 from ecofed_flwr.app.task import client_data
 from ecofed_flwr.baselines.loopback import run_loopback
-from ecofed_flwr.baselines.wire import task_identity
 from ecofed_flwr.clients.ecofed import assigned_context
 from ecofed_flwr.config import ConfigError, EcoFedConfig
 from ecofed_flwr.data import DataError, draw_partition
@@ -31,11 +30,7 @@ from ecofed_flwr.models import create_split
 from ecofed_flwr.protocol import CONFIG_KEY, UPLOAD_MESSAGE_TYPE
 from ecofed_flwr.strategies import EcoFedStrategy
 
-
-@pytest.fixture(autouse=True)
-def _task_identity() -> Iterator[None]:
-    with task_identity():  # messages record their sender; outside a Flower run none is set
-        yield
+pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 
 # ------------------------------------------------------------------ partitions drawn on their own

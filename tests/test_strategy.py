@@ -13,7 +13,6 @@ from flwr.supercore.task_identity import TaskIdentity
 from ecofed_flwr.clients import upload_reply
 from ecofed_flwr.data import LocalData
 from ecofed_flwr.meter import split_reply_bytes, wire_nbytes
-from ecofed_flwr.models import create_split
 from ecofed_flwr.protocol import (
     ACTIVATIONS_KEY,
     CONFIG_KEY,
@@ -32,11 +31,6 @@ def _task_identity() -> Iterator[None]:
     TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 0, 1
     yield
     TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved  # noqa: SLF001
-
-
-@pytest.fixture(scope="module")
-def split():  # type: ignore[no-untyped-def]
-    return create_split("tiny_cnn", "block1", "random", 10, 16, seed=0)
 
 
 def _strategy(split, codec: str = "u4") -> EcoFedStrategy:  # type: ignore[no-untyped-def]
