@@ -95,8 +95,10 @@ def test_plain_supernode_keeps_flowers_isolation(flower_module) -> None:  # type
 
 
 def test_warm_executor_reaches_the_runtime_api_flower_would_serve() -> None:
+    from flwr.supercore.constant import SUPERNODE_UVICORN_DEFAULT_PORT
+
     address = supernode.warm_runtime_address
-    assert address(["--insecure"]) == f"127.0.0.1:{supernode.SUPERNODE_UVICORN_DEFAULT_PORT}"
+    assert address(["--insecure"]) == f"127.0.0.1:{SUPERNODE_UVICORN_DEFAULT_PORT}"
     assert address(["--port=47011", "--insecure"]) == "127.0.0.1:47011"
     assert address(["--port", "47012", "--host", "0.0.0.0"]) == "127.0.0.1:47012"
     assert address(["--host", "::", "--port", "47013"]) == "[::1]:47013"

@@ -17,13 +17,11 @@ process when a task's token is refused), the executor ends that task, not itself
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 import threading
 from collections.abc import Callable
 from logging import ERROR, INFO, WARNING
-from typing import Any
 
 from flwr.app import Context, Message
 from flwr.app.error import Error
@@ -38,6 +36,8 @@ from flwr.supercore.protobuf.client import ProtobufClientInterceptor
 from flwr.supercore.retry import make_simple_http_retry_invoker
 from flwr.supercore.runtime import RuntimeHttpClient
 from flwr.supernode.runtime import run_clientapp
+
+from ecofed_flwr.flower_waits import shorten_backoff
 
 __all__ = [
     "AppLoader",
@@ -73,19 +73,7 @@ def shorten_part_waits() -> None:
     SuperNode is still receiving after :data:`PULL_BACKOFF_SECONDS` instead of 1 s: it wraps
     the ``pull_and_inflate_object_from_tree`` that ``flwr.supernode.runtime.run_clientapp``
     calls; nothing else changes."""
-    current = run_clientapp.pull_and_inflate_object_from_tree
-    if getattr(current, "ecofed_short_waits", False):
-        return
-    first, cap = PULL_BACKOFF_SECONDS
-
-    @functools.wraps(current)
-    def pull(*args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("initial_backoff", first)
-        kwargs.setdefault("backoff_cap", cap)
-        return current(*args, **kwargs)
-
-    pull.ecofed_short_waits = True  # type: ignore[attr-defined]
-    run_clientapp.pull_and_inflate_object_from_tree = pull
+    shorten_backoff(run_clientapp, "pull_and_inflate_object_from_tree", *PULL_BACKOFF_SECONDS)
 
 
 def load_fab_client_app(fab_id: str, fab_version: str, fab_hash: str, content: bytes) -> ClientApp:

@@ -47,8 +47,6 @@ SUPEREXEC_POLL_ENV = "FLWR_SUPEREXEC_TASK_POLL_INTERVAL"
 #: Where Flower 1.42's SuperNode sleeps between polls (checked: a Flower upgrade that moves it
 #: fails loudly instead of silently polling every 3 s).
 PATCHED_MODULE = "flwr.supernode.start_client_internal"
-#: Flower's default port of the SuperNode's runtime API (``--port``).
-SUPERNODE_UVICORN_DEFAULT_PORT = 9094
 
 
 class SupernodeUsageError(ValueError):
@@ -119,13 +117,9 @@ def warm_runtime_address(flower_args: list[str]) -> str:
     known, _ = _parse_args_run_supernode().parse_known_args(flower_args)
     refused = {
         "--isolation": any(a == "--isolation" or a.startswith("--isolation=") for a in flower_args),
-        "--ssl-certfile/--ssl-keyfile": bool(
-            getattr(known, "ssl_certfile", None) or getattr(known, "ssl_keyfile", None)
-        ),
-        "--superexec-auth-secret-file": bool(getattr(known, "superexec_auth_secret_file", None)),
-        "--allow-runtime-dependency-installation": bool(
-            getattr(known, "runtime_dependency_install", False)
-        ),
+        "--ssl-certfile/--ssl-keyfile": bool(known.ssl_certfile or known.ssl_keyfile),
+        "--superexec-auth-secret-file": bool(known.superexec_auth_secret_file),
+        "--allow-runtime-dependency-installation": bool(known.runtime_dependency_install),
     }
     clash = [name for name, given in refused.items() if given]
     if clash:
@@ -133,14 +127,14 @@ def warm_runtime_address(flower_args: list[str]) -> str:
             "--warm runs the node with --isolation process and a plain loopback runtime API "
             f"served by its own executor; drop {', '.join(clash)}"
         )
-    host = str(getattr(known, "host", "") or "127.0.0.1")
+    host = str(known.host)
     if host in ("0.0.0.0", "localhost"):
         host = "127.0.0.1"
     elif host == "::":
         host = "::1"
     if ":" in host:
         host = f"[{host}]"
-    return f"{host}:{int(getattr(known, 'port', SUPERNODE_UVICORN_DEFAULT_PORT))}"
+    return f"{host}:{int(known.port)}"
 
 
 def start_executor(

@@ -22,6 +22,7 @@ from torch import nn
 
 from ecofed_flwr import defaults
 from ecofed_flwr.buffer import RefreshPolicy
+from ecofed_flwr.flower_waits import shorten_backoff
 from ecofed_flwr.handshake import FINGERPRINT_KEY, describe_front, describe_split
 from ecofed_flwr.ledger import Ledger
 from ecofed_flwr.meter import ByteMeter
@@ -64,18 +65,7 @@ def shorten_object_waits(grid: Any) -> bool:
 
     if not isinstance(grid, http_grid.HttpGrid):
         return False
-    current = http_grid.pull_objects
-    if getattr(current, "ecofed_short_waits", False):
-        return True
-    first, cap = OBJECT_PULL_BACKOFF_SECONDS
-
-    def pull_objects(*args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("initial_backoff", first)
-        kwargs.setdefault("backoff_cap", cap)
-        return current(*args, **kwargs)
-
-    pull_objects.ecofed_short_waits = True  # type: ignore[attr-defined]
-    http_grid.pull_objects = pull_objects
+    shorten_backoff(http_grid, "pull_objects", *OBJECT_PULL_BACKOFF_SECONDS)
     return True
 
 
