@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from fixtures_test import flower_task_identity, tiny_split_fixture  # noqa: F401  (pytest fixtures)
 from flwr.app import ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.common import Code, GetPropertiesRes, Status, ndarrays_to_parameters
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from fixtures_test import flower_task_identity  # noqa: F401  (pytest fixtures)
 from flwr.app import ArrayRecord, Context, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.common import ndarrays_to_parameters

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from fixtures_test import flower_task_identity  # noqa: F401  (pytest fixtures)
 from flwr.app import ArrayRecord, Context, RecordDict
 from flwr.server import Server
 from flwr.server.client_manager import SimpleClientManager

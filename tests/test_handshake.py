@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from fixtures_test import flower_task_identity, tiny_split_fixture  # noqa: F401  (pytest fixtures)
 from flwr.app import ArrayRecord, Context
 from flwr.clientapp import ClientApp
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from fixtures_test import flower_task_identity  # noqa: F401  (pytest fixtures)
 from flwr.app import ConfigRecord, Context, Message, RecordDict
 
 from ecofed_flwr.app.server_app import make_server_app

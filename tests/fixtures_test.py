@@ -1,4 +1,8 @@
-"""Fixtures several test files share."""
+"""Fixtures several test files share: a file imports those it uses.
+
+Named ``*_test.py`` so that ``flwr run`` leaves it out of a FAB (a ``conftest.py`` would go in)
+and pytest does not collect it (``python_files = ["test_*.py"]``).
+"""
 
 from __future__ import annotations
 
@@ -19,8 +23,8 @@ def flower_task_identity() -> Iterator[None]:
         yield
 
 
-@pytest.fixture(scope="module")
-def split() -> Any:
-    """The tiny test split (``tiny_cnn`` cut at ``block1``, random weights, 10 classes, 16 px,
-    seed 0), built once per module; a module may define its own ``split`` instead."""
+@pytest.fixture(scope="module", name="split")
+def tiny_split_fixture() -> Any:
+    """``split``: the tiny test split (``tiny_cnn`` cut at ``block1``, random weights, 10
+    classes, 16 px, seed 0), built once per module; a module may define its own instead."""
     return create_split("tiny_cnn", "block1", "random", 10, 16, seed=0)
